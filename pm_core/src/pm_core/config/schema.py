@@ -1,0 +1,140 @@
+"""The run config: the YAML shape prompt_mining users already write, as attrs classes.
+
+Checks that need only the config itself run here. Checks that need the model
+(a layer beyond its depth) run in `pm_core.config.validate` once the backend
+reports its size, still before any prompt runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from pm_core.backend import HOOK_POINTS
+from pm_core.errors import ConfigError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+MODES = ("ingest", "labels_only")
+DTYPES = ("float32", "float16", "bfloat16", "auto")
+SYSTEM_ROLE_FALLBACKS = ("keep", "merge_into_first_user", "error")
+TEMPLATES = ("chat", "none")
+
+
+def _one_of(choices: tuple[str, ...]):
+    def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if value not in choices:
+            msg = f"invalid value {value!r} for `{attribute.name}`: expected one of {', '.join(map(repr, choices))}"
+            raise ConfigError(msg)
+
+    return check
+
+
+def _non_negative(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        msg = f"invalid value {value!r} for `{attribute.name}`: expected an integer >= 0"
+        raise ConfigError(msg)
+
+
+@attrs.frozen
+class SAEConfig:
+    """A sparse dictionary applied during ingestion (sae-lens release and id, or a local folder)."""
+
+    sae_release: str | None = None
+    sae_id: str | None = None
+    path: str | None = None
+
+
+@attrs.frozen
+class ModelConfig:
+    """The `model:` section."""
+
+    name: str = DEFAULT_MODEL
+    """Hub id, local folder, path to a .gguf file, or `smollm2-135m-instruct`."""
+    backend: str = "huggingface"
+    dtype: str = attrs.field(default="float32", validator=_one_of(DTYPES))
+    device: str = "cpu"
+    """`cpu` or `cuda:N`; ignored when `device_map` is set."""
+    device_map: str | None = None
+    """`auto` spreads the model over the visible GPUs (accelerate)."""
+    sae_configs: tuple[SAEConfig, ...] = ()
+    enable_attribution: bool = False
+    gguf_file: str | None = None
+    """File name of the GGUF inside `name` when `name` is a folder or hub id."""
+    revision: str | None = None
+    attn_implementation: str | None = None
+    """`sdpa`, `eager` or None for the model's default."""
+    template: str = attrs.field(default="chat", validator=_one_of(TEMPLATES))
+    """`chat` renders messages with the chat template; `none` tokenizes the raw text."""
+    system_role_fallback: str = attrs.field(default="merge_into_first_user", validator=_one_of(SYSTEM_ROLE_FALLBACKS))
+    """What to do when the template rejects or drops a system turn."""
+    allow_empty_content: bool = False
+    """Accept a user turn with empty content; `last` is then the final template token."""
+
+
+@attrs.frozen
+class CaptureConfig:
+    """Raw activation capture: which layers (negative from the end) and which positions."""
+
+    layers: tuple[int, ...] = ()
+    positions: tuple[int, ...] = (-1,)
+    """Offsets from the end of the prompt: -1 is the last token."""
+
+
+@attrs.frozen
+class RunSettings:
+    """The `run:` section."""
+
+    topk_logits: int = attrs.field(default=10, validator=_non_negative)
+    max_new_tokens: int = attrs.field(default=0, validator=_non_negative)
+    max_context_length: int = attrs.field(default=4096, validator=_non_negative)
+    seed: int = 0
+    capture_acts_raw: CaptureConfig = CaptureConfig()
+    raw_hook_point: tuple[str, ...] = attrs.field(default=("resid_post",))
+    token_budget: int = attrs.field(default=8192, validator=_non_negative)
+    """Maximum padded tokens in one batch (batch size times its longest prompt)."""
+    max_batch_size: int = attrs.field(default=32, validator=_non_negative)
+    storage_dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float16")))
+    drop_bos: bool = True
+    """Never store the BOS token's activation as a position's data."""
+
+    @raw_hook_point.validator
+    def _check_hook_points(self, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+        for hook in value:
+            if hook not in HOOK_POINTS:
+                msg = f"unknown hook point {hook!r} in `run.raw_hook_point`: expected one of {', '.join(HOOK_POINTS)}"
+                raise ConfigError(msg)
+
+
+@attrs.frozen
+class DatasetConfig:
+    """One entry of `datasets:`."""
+
+    name: str
+    class_name: str
+    params: dict[str, Any] = attrs.field(factory=dict)
+    evaluator_class: str | None = None
+    num_prompts: int | None = None
+
+
+@attrs.frozen
+class RunConfig:
+    """A whole run config after `${VAR}` expansion and validation."""
+
+    model: ModelConfig
+    run: RunSettings
+    datasets: tuple[DatasetConfig, ...]
+    output_dir: str
+    gpus: tuple[int, ...] = ()
+    num_gpus: int = 1
+    mode: str = attrs.field(default="ingest", validator=_one_of(MODES))
+    num_prompts: int | None = None
+    source_path: str | None = None
+
+    def dataset(self, name: str) -> DatasetConfig:
+        for dataset in self.datasets:
+            if dataset.name == name:
+                return dataset
+        names = ", ".join(dataset.name for dataset in self.datasets)
+        msg = f"dataset {name!r} is not in the config: configured datasets are {names}"
+        raise ConfigError(msg)

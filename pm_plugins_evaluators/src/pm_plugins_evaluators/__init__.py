@@ -1,0 +1,1 @@
+"""pm plugin package."""
