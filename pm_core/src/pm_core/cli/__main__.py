@@ -1,0 +1,3 @@
+from pm_core.cli import main
+
+main()

@@ -1,0 +1,125 @@
+"""`pm run` and `pm ingest`: capture activations for the datasets of a config."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from pm_core.config.load import load_config
+from pm_core.config.validate import check_plugins
+from pm_core.errors import ConfigError
+from pm_core.plugins import get_catalogue
+
+logger = logging.getLogger(__name__)
+
+
+def _parse_gpus(value: str | None) -> tuple[int, ...] | None:
+    if value is None:
+        return None
+    try:
+        return tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        msg = f"invalid --gpus {value!r}: expected comma-separated GPU indices such as 0,1"
+        raise click.BadParameter(msg) from None
+
+
+def _parse_shard(value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        msg = f"invalid --shard {value!r}: expected I/N such as 0/4"
+        raise click.BadParameter(msg) from None
+    if not 0 <= index < count:
+        msg = f"invalid --shard {value!r}: I must be between 0 and N-1"
+        raise click.BadParameter(msg)
+    return index, count
+
+
+def _overrides(gpus: tuple[int, ...] | None, num_prompts: int | None) -> dict:
+    overrides = {}
+    if gpus is not None:
+        overrides["gpus"] = list(gpus)
+    if num_prompts is not None:
+        overrides["num_prompts"] = num_prompts
+    return overrides
+
+
+@click.command("run")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Print the jobs and settings without running anything.")
+@click.option("--gpus", help="Comma-separated GPU indices to use, replacing the config's `gpus`.")
+@click.option("--num-prompts", type=click.IntRange(min=1), help="Process at most this many prompts per dataset.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: int | None, no_progress: bool) -> None:
+    """Run every dataset of CONFIG through the model and store what it captures."""
+    from pm_core.ingestion.executor import device_slots, plan_jobs, run_in_process, run_workers
+    from pm_core.ingestion.progress import print_summary
+
+    config = load_config(config_path, _overrides(_parse_gpus(gpus), num_prompts))
+    check_plugins(config, get_catalogue())
+    jobs = plan_jobs(config)
+    slots = device_slots(config)
+
+    if dry_run:
+        _print_plan(config, jobs, slots)
+        return
+
+    if len(slots) > 1:
+        failures = run_workers(config, jobs, slots)
+        if failures:
+            raise click.ClickException(f"{failures} worker(s) failed; see {config.output_dir}/logs")
+    else:
+        print_summary(run_in_process(config, jobs, show_progress=not no_progress))
+
+    click.echo(f"Stored in {config.output_dir}. Load it in Python with:")
+    click.echo("    from pm_core import ClassificationDataset")
+    click.echo(f"    dataset = ClassificationDataset.from_path({config.output_dir!r})")
+    layers = config.run.capture_acts_raw.layers
+    if layers:
+        click.echo(f"    data = dataset.load(layer={layers[-1]}, space='raw', position='last')")
+        click.echo("    X, y, datasets = data.X, data.y, data.datasets")
+
+
+def _print_plan(config, jobs, slots) -> None:
+    capture = config.run.capture_acts_raw
+    click.echo(f"model: {config.model.name} (backend {config.model.backend}, {config.model.dtype})")
+    click.echo(
+        f"capture: layers {list(capture.layers)} at {', '.join(config.run.raw_hook_point)}, "
+        f"positions {list(capture.positions)}; top-{config.run.topk_logits} logits; "
+        f"{config.run.max_new_tokens} new tokens"
+    )
+    click.echo(f"output: {config.output_dir}")
+    devices = ", ".join("GPU " + "+".join(map(str, slot)) for slot in slots) or "this process (CPU or one device)"
+    click.echo(f"workers: {devices}")
+    for job in jobs:
+        limit = "all prompts" if job.num_prompts is None else f"up to {job.num_prompts} prompts"
+        click.echo(f"  job {job.dataset_name}: {job.class_name}, {limit}")
+
+
+@click.command("ingest")
+@click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False), help="Run config YAML.")
+@click.option("--dataset-name", required=True, help="Name of the dataset in the config to process.")
+@click.option("--shard", help="Process only shard I of N of the dataset, written I/N.")
+@click.option("--num-prompts", type=click.IntRange(min=1), help="Process at most this many prompts.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def ingest_command(config_path: str, dataset_name: str, shard: str | None, num_prompts: int | None,
+                   no_progress: bool) -> None:
+    """Process one dataset of a config in this process (one worker)."""
+    from pm_core.ingestion.pipeline import FullIngestionPipeline
+    from pm_core.ingestion.progress import print_summary
+
+    config = load_config(config_path, _overrides(None, num_prompts))
+    check_plugins(config, get_catalogue())
+    if config.mode != "ingest":
+        msg = f"mode {config.mode!r} is not available yet: only `ingest` runs the model"
+        raise ConfigError(msg)
+    pipeline = FullIngestionPipeline(config, dataset_name, shard=_parse_shard(shard), show_progress=not no_progress)
+    print_summary([pipeline.run()])
+
+
+def add_to(group: click.Group) -> None:
+    group.add_command(run_command)
+    group.add_command(ingest_command)

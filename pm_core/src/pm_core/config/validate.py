@@ -1,0 +1,46 @@
+"""Checks that need the installed plugins or the loaded model, run before any prompt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from pm_core.config.schema import RunConfig
+from pm_core.errors import ConfigError
+from pm_core.plugins import Catalogue
+from pm_core.secrets import redact
+
+
+def check_plugins(config: RunConfig, catalogue: Catalogue) -> None:
+    """Raise if the backend or a dataset class is not registered by an installed plugin."""
+    catalogue.get("backends", config.model.backend)
+    for dataset in config.datasets:
+        try:
+            catalogue.get("datasets", dataset.class_name)
+        except LookupError as error:
+            msg = f"dataset {dataset.name!r}: {error}"
+            raise ConfigError(msg) from None
+
+
+def resolve_layers(layers: tuple[int, ...], n_layers: int, key_path: str = "run.capture_acts_raw.layers") -> tuple[int, ...]:
+    """Turn negative layer indices into absolute ones, rejecting any beyond the model's depth."""
+    resolved = []
+    for index, layer in enumerate(layers):
+        absolute = layer + n_layers if layer < 0 else layer
+        if not 0 <= absolute < n_layers:
+            msg = (
+                f"invalid layer {layer} at `{key_path}[{index}]`: the model has {n_layers} layers, "
+                f"so layers run from 0 to {n_layers - 1} (or -{n_layers} to -1 from the end)"
+            )
+            raise ConfigError(msg)
+        resolved.append(absolute)
+    if len(set(resolved)) != len(resolved):
+        msg = f"`{key_path}` names the same layer twice: {list(layers)} resolve to {resolved}"
+        raise ConfigError(msg)
+    return tuple(resolved)
+
+
+def config_snapshot(config: RunConfig) -> dict[str, Any]:
+    """Return the config as plain data for the registry, with secret values redacted."""
+    return redact(attrs.asdict(config, recurse=True))

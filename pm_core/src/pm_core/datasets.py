@@ -1,0 +1,63 @@
+"""The interface every dataset plugin implements.
+
+A dataset class is registered under its class name (`InjecAgentDataset`) and
+built with the config's `params` as keyword arguments. Ingestion then calls
+`iter_prompts`, which yields a `PromptSpec` for every usable row and a
+`RejectedRow` for every row that cannot be used, so the run records why
+instead of crashing or dropping it silently.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from pm_core.types import PromptSpec
+
+
+@attrs.frozen
+class RejectedRow:
+    """A source row that did not become a prompt, and why.
+
+    `reason` is a short code (`empty_prompt`, `invalid_json`, `invalid_message`,
+    `missing_label`); `message` names the file and row for a person to read.
+    """
+
+    prompt_id: str
+    dataset_id: str
+    reason: str
+    message: str
+
+
+@attrs.define
+class LoadReport:
+    """Counts of what a dataset yielded, kept by the dataset as it iterates."""
+
+    n_prompts: int = 0
+    rejected: Counter = attrs.field(factory=Counter)
+
+    def record(self, item: PromptSpec | RejectedRow) -> None:
+        if isinstance(item, RejectedRow):
+            self.rejected[item.reason] += 1
+        else:
+            self.n_prompts += 1
+
+
+@runtime_checkable
+class PromptDataset(Protocol):
+    """A source of prompts."""
+
+    def iter_prompts(
+        self,
+        dataset_id: str,
+        limit: int | None = None,
+        shard: tuple[int, int] | None = None,
+    ) -> Iterator[PromptSpec | RejectedRow]:
+        """Yield prompts in a stable order.
+
+        `limit` stops after that many rows without reading the rest of the source.
+        `shard=(i, n)` yields only rows whose index modulo n equals i.
+        """

@@ -1,0 +1,208 @@
+"""FullIngestionPipeline: one worker's job, one dataset (or one shard of it) end to end.
+
+Phases: read the dataset's prompts, ask the registry which are not done yet,
+load the backend only if something is left, then run and store the rest.
+A finished config therefore re-runs without loading the model at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from pm_core.backend import Backend
+from pm_core.config.schema import DatasetConfig, RunConfig
+from pm_core.config.validate import config_snapshot, resolve_layers
+from pm_core.datasets import RejectedRow
+from pm_core.errors import ConfigError
+from pm_core.ingestion.keys import processing_fingerprint, run_key
+from pm_core.ingestion.progress import ProgressReporter
+from pm_core.ingestion.runner import PromptRunner, RunnerStats
+from pm_core.ingestion.sink import ResultSink
+from pm_core.plugins import Catalogue, get_catalogue
+from pm_core.registry import RunItem, RunRegistry
+from pm_core.types import CaptureRequest, PromptSpec
+
+logger = logging.getLogger(__name__)
+
+#: Rejected rows that are a property of the data, not an error: recorded as skipped.
+SKIP_REASONS = frozenset({"empty_prompt", "over_max_context_length"})
+REGISTER_CHUNK = 1024
+
+
+@attrs.define
+class DatasetSummary:
+    """The closing line of one dataset's job."""
+
+    dataset_id: str
+    already_done: int = 0
+    completed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    rows: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    forward_passes: int = 0
+
+
+def build_request(config: RunConfig, n_layers: int) -> CaptureRequest:
+    """Resolve the config's capture settings against the loaded model's depth."""
+    capture = config.run.capture_acts_raw
+    return CaptureRequest(
+        layers=resolve_layers(capture.layers, n_layers),
+        hook_points=config.run.raw_hook_point,
+        positions=capture.positions,
+        topk_logits=config.run.topk_logits,
+        max_new_tokens=config.run.max_new_tokens,
+        drop_bos=config.run.drop_bos,
+    )
+
+
+class FullIngestionPipeline:
+    """Capture activations, logits and generations for one dataset of a config."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        dataset_name: str,
+        shard: tuple[int, int] | None = None,
+        backend: Backend | Callable[[], Backend] | None = None,
+        catalogue: Catalogue | None = None,
+        show_progress: bool = True,
+        flush_every: int = 256,
+    ) -> None:
+        self.config = config
+        self.dataset_config: DatasetConfig = config.dataset(dataset_name)
+        self.shard = shard
+        self.catalogue = catalogue or get_catalogue()
+        self._backend = backend
+        self.show_progress = show_progress
+        self.flush_every = flush_every
+        self.output_dir = Path(config.output_dir)
+        self.stats = RunnerStats()
+
+    def backend(self) -> Backend:
+        """Return the backend, loading it on first use."""
+        if self._backend is None:
+            logger.info("loading model %s with backend %s", self.config.model.name, self.config.model.backend)
+            started = time.perf_counter()
+            self._backend = self.catalogue.create("backends", self.config.model.backend, self.config.model)
+            logger.info("model loaded in %.1f s", time.perf_counter() - started)
+        elif not isinstance(self._backend, Backend) and callable(self._backend):
+            self._backend = self._backend()
+        return self._backend
+
+    def run(self) -> DatasetSummary:
+        started = time.perf_counter()
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        registry = RunRegistry(self.output_dir / "registry.sqlite")
+        config_id = registry.save_config(config_snapshot(self.config))
+        summary = DatasetSummary(self.dataset_config.name)
+
+        items = list(self._read_prompts())
+        pending = self._register(registry, items, config_id, summary)
+        if pending:
+            self._process(registry, pending, summary)
+
+        summary.seconds = time.perf_counter() - started
+        summary.forward_passes = self.stats.forward_passes
+        logger.info(
+            "%s: %d completed, %d skipped, %d failed, %d already done in %.1f s",
+            summary.dataset_id, summary.completed, summary.skipped, summary.failed, summary.already_done,
+            summary.seconds,
+        )
+        return summary
+
+    def _read_prompts(self):
+        dataset_config = self.dataset_config
+        try:
+            dataset = self.catalogue.create("datasets", dataset_config.class_name, **dataset_config.params)
+        except TypeError as error:
+            msg = f"dataset {dataset_config.name!r} ({dataset_config.class_name}): invalid params: {error}"
+            raise ConfigError(msg) from error
+        limit = dataset_config.num_prompts or self.config.num_prompts
+        yield from dataset.iter_prompts(dataset_config.name, limit=limit, shard=self.shard)
+
+    def _register(self, registry: RunRegistry, items: list, config_id: str, summary: DatasetSummary):
+        fingerprint = processing_fingerprint(self.config)
+        pending: list[tuple[str, PromptSpec]] = []
+        for start in range(0, len(items), REGISTER_CHUNK):
+            chunk = items[start : start + REGISTER_CHUNK]
+            run_items = [self._run_item(item, fingerprint, config_id) for item in chunk]
+            for item, handle in zip(chunk, registry.register_runs(run_items), strict=True):
+                if handle.is_done:
+                    summary.already_done += 1
+                elif isinstance(item, RejectedRow):
+                    self._record_rejected(registry, handle.run_id, item, summary)
+                else:
+                    pending.append((handle.run_id, item))
+        return pending
+
+    def _run_item(self, item: PromptSpec | RejectedRow, fingerprint: str, config_id: str) -> RunItem:
+        if isinstance(item, RejectedRow):
+            key = hashlib.sha256(f"rejected\0{item.dataset_id}\0{item.prompt_id}\0{item.reason}".encode()).hexdigest()
+            labels: dict[str, Any] = {}
+        else:
+            key = run_key(item, self.config)
+            labels = item.labels
+        return RunItem(
+            prompt_id=item.prompt_id,
+            dataset_id=item.dataset_id,
+            run_key=key,
+            processing_fingerprint=fingerprint,
+            labels=labels,
+            config_id=config_id,
+        )
+
+    def _record_rejected(self, registry: RunRegistry, run_id: str, row: RejectedRow, summary: DatasetSummary) -> None:
+        if row.reason in SKIP_REASONS:
+            registry.mark_skipped(run_id, row.reason, row.message)
+            summary.skipped += 1
+        else:
+            registry.mark_failed(run_id, row.reason, row.message)
+            summary.failed += 1
+        logger.info("%s: %s", row.reason, row.message)
+
+    def _process(self, registry: RunRegistry, pending: list[tuple[str, PromptSpec]], summary: DatasetSummary) -> None:
+        backend = self.backend()
+        request = build_request(self.config, backend.n_layers)
+        description = backend.describe()
+        run_metadata = {key: description.get(key) for key in ("dtype", "attn_implementation", "device")}
+        shard_prefix = self.dataset_config.name if self.shard is None else f"{self.dataset_config.name}-{self.shard[0]}"
+        sink = ResultSink(
+            str(self.output_dir),
+            registry,
+            request,
+            d_model=backend.d_model,
+            run_metadata=run_metadata,
+            shard_prefix=shard_prefix,
+            storage_dtype=self.config.run.storage_dtype,
+            flush_every=self.flush_every,
+        )
+
+        with ProgressReporter(self.dataset_config.name, len(pending), enabled=self.show_progress) as progress:
+            runner = PromptRunner(
+                backend,
+                registry,
+                sink,
+                request,
+                max_context_length=self.config.run.max_context_length,
+                token_budget=self.config.run.token_budget,
+                max_batch_size=self.config.run.max_batch_size,
+                on_progress=progress.advance,
+            )
+            for start in range(0, len(pending), REGISTER_CHUNK):
+                runner.run(pending[start : start + REGISTER_CHUNK])
+
+        self.stats = runner.stats
+        summary.completed += runner.stats.completed
+        summary.skipped += runner.stats.skipped
+        summary.failed += runner.stats.failed
+        summary.rows += sink.rows_written
+        summary.bytes += sink.bytes_written

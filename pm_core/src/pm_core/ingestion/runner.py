@@ -1,0 +1,134 @@
+"""PromptRunner: render, batch, run and store prompts that the registry says are pending.
+
+Failures stay local to a prompt. A prompt the template cannot render, one
+longer than `max_context_length` or one with non-finite activations is
+recorded with its reason, and the rest of the batch goes on. A batch that
+fails as a whole is retried one prompt at a time to find the culprit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import attrs
+
+from pm_core.backend import Backend
+from pm_core.errors import PromptError
+from pm_core.ingestion.batching import plan_batches
+from pm_core.ingestion.sink import ResultSink
+from pm_core.registry import RunRegistry
+from pm_core.types import CaptureRequest, PromptResult, PromptSpec, RenderedPrompt
+
+logger = logging.getLogger(__name__)
+
+
+@attrs.define
+class RunnerStats:
+    """What a runner did, for the closing summary and for tests."""
+
+    completed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    forward_passes: int = 0
+    reasons: Counter = attrs.field(factory=Counter)
+
+
+class PromptRunner:
+    """Runs pending prompts through a backend and hands results to a sink."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        registry: RunRegistry,
+        sink: ResultSink,
+        request: CaptureRequest,
+        max_context_length: int,
+        token_budget: int,
+        max_batch_size: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.registry = registry
+        self.sink = sink
+        self.request = request
+        self.max_context_length = max_context_length
+        self.token_budget = token_budget
+        self.max_batch_size = max_batch_size
+        self.on_progress = on_progress or (lambda count: None)
+        self.stats = RunnerStats()
+
+    def run(self, pending: Sequence[tuple[str, PromptSpec]]) -> None:
+        """Process `(run_id, spec)` pairs; every run ends completed, skipped or failed."""
+        rendered = []
+        for run_id, spec in pending:
+            prompt = self._render(run_id, spec)
+            if prompt is not None:
+                rendered.append((run_id, prompt))
+
+        self.registry.mark_running([run_id for run_id, _ in rendered])
+        lengths = [prompt.n_tokens for _, prompt in rendered]
+        for batch in plan_batches(lengths, self.token_budget, self.max_batch_size):
+            self._run_batch([rendered[index] for index in batch])
+        self.sink.flush()
+
+    def _render(self, run_id: str, spec: PromptSpec) -> RenderedPrompt | None:
+        try:
+            prompt = self.backend.render(spec)
+        except PromptError as error:
+            self._fail(run_id, spec, error.reason, str(error))
+            self.on_progress(1)
+            return None
+
+        if prompt.n_tokens > self.max_context_length:
+            message = (
+                f"prompt {spec.prompt_id!r} of dataset {spec.dataset_id!r} has {prompt.n_tokens} tokens, "
+                f"over max_context_length={self.max_context_length}; raise `run.max_context_length` to keep it"
+            )
+            self._skip(run_id, "over_max_context_length", message)
+            self.on_progress(1)
+            return None
+        return prompt
+
+    def _run_batch(self, batch: list[tuple[str, RenderedPrompt]]) -> None:
+        prompts = [prompt for _, prompt in batch]
+        try:
+            self.stats.forward_passes += 1
+            results = self.backend.run_batch(prompts, self.request)
+        except Exception as error:  # noqa: BLE001 - any backend failure is isolated below
+            if len(batch) == 1:
+                run_id, prompt = batch[0]
+                logger.warning("prompt %s failed: %s", prompt.spec.prompt_id, error)
+                self._fail(run_id, prompt.spec, "backend_error", f"{type(error).__name__}: {error}")
+                self.on_progress(1)
+                return
+            logger.warning("batch of %d prompts failed (%s); retrying one prompt at a time", len(batch), error)
+            for item in batch:
+                self._run_batch([item])
+            return
+
+        for (run_id, _), result in zip(batch, results, strict=True):
+            self._store(run_id, result)
+        self.on_progress(len(batch))
+
+    def _store(self, run_id: str, result: PromptResult) -> None:
+        if result.ok:
+            self.sink.add(run_id, result)
+            self.stats.completed += 1
+            return
+        spec = result.prompt.spec
+        message = result.error_message or f"prompt {spec.prompt_id!r}: {result.error_reason}"
+        self._fail(run_id, spec, result.error_reason, message)
+
+    def _fail(self, run_id: str, spec: PromptSpec, reason: str, message: str) -> None:
+        logger.info("prompt %s of %s failed (%s): %s", spec.prompt_id, spec.dataset_id, reason, message)
+        self.registry.mark_failed(run_id, reason, message)
+        self.stats.failed += 1
+        self.stats.reasons[reason] += 1
+
+    def _skip(self, run_id: str, reason: str, message: str) -> None:
+        logger.info("skipped: %s", message)
+        self.registry.mark_skipped(run_id, reason, message)
+        self.stats.skipped += 1
+        self.stats.reasons[reason] += 1

@@ -1,0 +1,102 @@
+"""Where one worker's results go: its own zarr shard, the outputs table, then the registry.
+
+Rows are buffered and written in flushes. The registry marks a run completed
+only after its rows are durable, so a worker killed between two flushes
+leaves its unflushed prompts pending, and a re-run processes exactly those.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import numpy as np
+
+from pm_core.registry import RunRegistry
+from pm_core.storage.activations import ActivationWriter
+from pm_core.storage.outputs import OutputWriter
+from pm_core.types import CaptureRequest, PromptResult
+
+logger = logging.getLogger(__name__)
+
+
+class ResultSink:
+    """Buffers successful results of one worker and commits them together."""
+
+    def __init__(
+        self,
+        output_dir: str,
+        registry: RunRegistry,
+        request: CaptureRequest,
+        d_model: int,
+        run_metadata: dict[str, Any],
+        shard_prefix: str,
+        storage_dtype: str = "float32",
+        flush_every: int = 256,
+    ) -> None:
+        self.registry = registry
+        self.request = request
+        self.run_metadata = run_metadata
+        self.flush_every = flush_every
+        self.shard_id = f"{shard_prefix}-{uuid.uuid4().hex[:8]}"
+        self.activations = None
+        if request.sites:
+            self.activations = ActivationWriter(
+                output_dir,
+                self.shard_id,
+                sites=list(request.sites),
+                offsets=request.positions,
+                d_model=d_model,
+                dtype=storage_dtype,
+            )
+        self.outputs = OutputWriter(output_dir)
+        self._pending: list[tuple[str, dict[str, Any]]] = []
+        self.rows_written = 0
+        self.bytes_written = 0
+
+    def add(self, run_id: str, result: PromptResult) -> None:
+        """Buffer one successful result; flush when the buffer is full."""
+        if self.activations is not None:
+            stacked = {site: result.activations[site][np.newaxis] for site in self.request.sites}
+            self.activations.append(
+                [run_id],
+                stacked,
+                valid=result.valid[np.newaxis],
+                token_positions=result.token_positions[np.newaxis],
+            )
+            self.bytes_written += sum(array.nbytes for array in stacked.values())
+
+        self.outputs.add(
+            {
+                "run_id": run_id,
+                "shard": self.shard_id,
+                "generated_text": result.generated_text or "",
+                "generated_ids": list(result.generated_ids),
+                "topk_ids": [] if result.topk_ids is None else result.topk_ids.tolist(),
+                "topk_values": [] if result.topk_values is None else result.topk_values.tolist(),
+                "input_ids": list(result.prompt.input_ids),
+            }
+        )
+        metadata = {**self.run_metadata, **result.prompt.metadata, "n_tokens": result.prompt.n_tokens}
+        self._pending.append((run_id, metadata))
+        if len(self._pending) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> int:
+        """Write buffered rows to disk, then mark their runs completed; return how many."""
+        if not self._pending:
+            return 0
+        rows: dict[str, int] = {}
+        if self.activations is not None:
+            for run_id, _shard, row in self.activations.flush():
+                rows[run_id] = row
+        self.outputs.flush()
+
+        updates = [(run_id, self.shard_id, rows.get(run_id, -1), metadata) for run_id, metadata in self._pending]
+        self.registry.mark_completed(updates)
+        count = len(self._pending)
+        self.rows_written += count
+        self._pending.clear()
+        logger.debug("flushed %d runs to shard %s", count, self.shard_id)
+        return count

@@ -1,0 +1,179 @@
+"""ClassificationDataset: `X, y, datasets` from an output directory, with prompt_mining's names.
+
+    from pm_core import ClassificationDataset
+
+    dataset = ClassificationDataset.from_path("runs/quickstart")
+    data = dataset.load(layer=-1, space="raw", position="last")
+    data.X, data.y, data.datasets
+
+Rows come from completed runs in the registry only, so a prompt appears once
+however many times a killed run was repeated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from pm_core.config.load import parse_positions
+from pm_core.errors import ConfigError, StorageError
+
+
+@attrs.define
+class ClassificationData:
+    """A loaded matrix and its row annotations; row i of every field is prompt i.
+
+    `X` has shape (n_prompts, d_model); `y` holds 0/1 labels as int8.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    datasets: np.ndarray
+    run_ids: np.ndarray
+    metadata: dict[str, Any]
+    prompt_ids: np.ndarray | None = None
+
+
+class ClassificationDataset:
+    """Reads stored activations and labels of one output directory."""
+
+    def __init__(self, output_dir: Path, label_key: str = "malicious") -> None:
+        from pm_core.registry import RunRegistry
+
+        self.output_dir = Path(output_dir)
+        self.label_key = label_key
+        registry_path = self.output_dir / "registry.sqlite"
+        if not registry_path.is_file():
+            msg = f"no run registry in {str(self.output_dir)!r}: expected {registry_path}. Run `pm run CONFIG` first."
+            raise StorageError(msg)
+        self.registry = RunRegistry(registry_path)
+
+    @classmethod
+    def from_path(cls, path: str | Path, label_key: str = "malicious") -> ClassificationDataset:
+        return cls(Path(path), label_key=label_key)
+
+    def load(
+        self,
+        layer: int,
+        space: str = "raw",
+        position: str | int | list = "last",
+        hook_point: str = "resid_post",
+        datasets: list[str] | None = None,
+        pool: str = "mean",
+        return_sparse: bool = False,
+    ) -> ClassificationData:
+        """Load one layer's activations at `position` for every completed prompt.
+
+        `position` is `last`, an offset such as `-5`, or a list of offsets. For a list,
+        `pool="mean"` averages the valid positions of each prompt and `pool="concat"`
+        concatenates them (invalid positions stay zero).
+        """
+        if space != "raw":
+            msg = f"space {space!r} is not stored in this output directory yet: only 'raw' is available"
+            raise ConfigError(msg)
+        if return_sparse:
+            msg = "return_sparse=True applies to space='sae'; raw activations are dense"
+            raise ConfigError(msg)
+        if pool not in ("mean", "concat"):
+            msg = f"invalid pool {pool!r}: expected 'mean' or 'concat'"
+            raise ConfigError(msg)
+
+        from pm_core.storage.activations import ActivationReader
+
+        offsets = list(parse_positions(position, "position"))
+        reader = ActivationReader(self.output_dir)
+        absolute_layer = self._resolve_layer(reader, hook_point, layer)
+        rows = self.registry.completed_rows(dataset_ids=datasets)
+        has_rows = rows["row"] >= 0
+        rows = {key: np.asarray(values)[has_rows] for key, values in rows.items()}
+
+        values, valid = reader.read((hook_point, absolute_layer), offsets, rows["shard"], rows["row"])
+        X = _pool(values, valid, pool)
+        y = self._labels(rows["labels"], rows["dataset_id"])
+        return ClassificationData(
+            X=X,
+            y=y,
+            datasets=np.asarray(rows["dataset_id"], dtype=object),
+            run_ids=np.asarray(rows["run_id"], dtype=object),
+            prompt_ids=np.asarray(rows["prompt_id"], dtype=object),
+            metadata={
+                "layer": absolute_layer,
+                "hook_point": hook_point,
+                "positions": offsets,
+                "pool": pool,
+                "space": space,
+                "valid_positions": valid,
+                "label_key": self.label_key,
+            },
+        )
+
+    def _resolve_layer(self, reader, hook_point: str, layer: int) -> int:
+        stored = sorted(stored_layer for hook, stored_layer in reader.sites() if hook == hook_point)
+        if not stored:
+            sites = ", ".join(f"{hook}@{stored_layer}" for hook, stored_layer in sorted(reader.sites())) or "none"
+            msg = f"no activations stored at hook point {hook_point!r}; stored sites: {sites}"
+            raise ConfigError(msg)
+        n_layers = reader.n_layers()
+        absolute = layer + n_layers if layer < 0 and n_layers else layer
+        if absolute not in stored:
+            msg = f"layer {layer} is not stored at {hook_point!r}; stored layers: {stored}"
+            raise ConfigError(msg)
+        return absolute
+
+    def _labels(self, labels_json: np.ndarray, dataset_ids: np.ndarray) -> np.ndarray:
+        y = np.zeros(len(labels_json), dtype=np.int8)
+        for index, text in enumerate(labels_json):
+            labels = json.loads(text) if text else {}
+            value = labels.get(self.label_key)
+            if value is None:
+                msg = (
+                    f"label {self.label_key!r} is missing for a prompt of dataset {dataset_ids[index]!r}; "
+                    f"pass label_key= one of {sorted(labels)}"
+                )
+                raise StorageError(msg)
+            y[index] = int(bool(value))
+        return y
+
+    def load_labels(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Return run_id, dataset_id, prompt_id, status and prompt_labels of the matching runs."""
+        return self.registry.runs(filters or {})
+
+    def load_outputs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Return the generated text, top-k logits and input ids of the given runs."""
+        from pm_core.storage.outputs import OutputReader
+
+        shards = self.registry.shards_of(run_ids)
+        return OutputReader(self.output_dir).get(run_ids, shards=shards)
+
+    def summary(self, data: ClassificationData) -> str:
+        """Describe a loaded matrix: its shape and, per dataset, prompts and share of positives."""
+        lines = [f"X: {data.X.shape[0]} prompts x {data.X.shape[1]} features, {int(data.y.sum())} positive"]
+        counts = Counter(data.datasets.tolist())
+        for name in sorted(counts):
+            mask = data.datasets == name
+            lines.append(f"  {name}: {int(mask.sum())} prompts, {float(data.y[mask].mean()):.1%} positive")
+        return "\n".join(lines)
+
+    def lodo_splits(self, data: ClassificationData) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+        """Yield `(held_out_dataset, train_indices, test_indices)` for each dataset in turn."""
+        for name in sorted(set(data.datasets.tolist())):
+            test = np.flatnonzero(data.datasets == name)
+            train = np.flatnonzero(data.datasets != name)
+            yield name, train, test
+
+
+def _pool(values: np.ndarray, valid: np.ndarray, pool: str) -> np.ndarray:
+    """Reduce (n, n_positions, d) to (n, d) or (n, n_positions * d)."""
+    if values.shape[1] == 1:
+        return values[:, 0, :]
+    if pool == "concat":
+        return values.reshape(values.shape[0], -1)
+    weights = valid.astype(values.dtype)
+    counts = np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
+    return np.einsum("npd,np->nd", values, weights) / counts

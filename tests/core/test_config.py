@@ -1,0 +1,110 @@
+"""Config loading: the prompt_mining YAML shape, ${VAR} expansion and errors that name the key."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from pm_core.config.load import load_config, parse_positions
+from pm_core.config.validate import resolve_layers
+from pm_core.errors import ConfigError
+
+MINIMAL = """
+model:
+  name: smollm2-135m-instruct
+run:
+  capture_acts_raw: {layers: [2, -1], positions: [-5, -1]}
+output_dir: out
+datasets:
+  - name: bastion
+    class: BastionCorpusDataset
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "config.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_minimal_config_loads(tmp_path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.model.name == "smollm2-135m-instruct"
+    assert config.model.backend == "huggingface"
+    assert config.run.capture_acts_raw.layers == (2, -1)
+    assert config.run.capture_acts_raw.positions == (-5, -1)
+    assert config.datasets[0].class_name == "BastionCorpusDataset"
+    assert config.mode == "ingest"
+
+
+def test_prompt_mining_list_form(tmp_path) -> None:
+    text = MINIMAL.replace("{layers: [2, -1], positions: [-5, -1]}", '[[19, 27], "last"]')
+    config = load_config(write(tmp_path, text))
+    assert config.run.capture_acts_raw.layers == (19, 27)
+    assert config.run.capture_acts_raw.positions == (-1,)
+
+
+def test_environment_variables_expand(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("PM_TEST_ROOT", "/data/root")
+    text = MINIMAL.replace("output_dir: out", "output_dir: ${PM_TEST_ROOT}/out\nnum_prompts: 3")
+    text = text.replace("class: BastionCorpusDataset", "class: X\n    params: {path: '${MISSING_VAR:-fallback}'}")
+    config = load_config(write(tmp_path, text))
+    assert config.output_dir == "/data/root/out"
+    assert config.datasets[0].params == {"path": "fallback"}
+    assert config.num_prompts == 3
+
+
+def test_unset_variable_names_key(tmp_path) -> None:
+    text = MINIMAL.replace("output_dir: out", "output_dir: ${PM_SURELY_UNSET_VARIABLE}")
+    with pytest.raises(ConfigError, match=r"`output_dir`.*PM_SURELY_UNSET_VARIABLE"):
+        load_config(write(tmp_path, text))
+
+
+def test_malformed_yaml_names_line(tmp_path) -> None:
+    path = write(tmp_path, "model:\n  name: [unclosed\nrun: {}\n")
+    with pytest.raises(ConfigError, match=r"config.yaml.*not valid YAML at line \d+"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "pattern"),
+    [
+        ("output_dir: out", "output_dir: out\noutptu_dir: typo", r"unknown key `outptu_dir`"),
+        ("  name: smollm2-135m-instruct", "  name: m\n  dtyp: float32", r"unknown key `model.dtyp`"),
+        ("[-5, -1]}", "[-5, 0.5]}", r"invalid position 0.5 at `run.capture_acts_raw.positions\[1\]`"),
+        ("[-5, -1]}", "[3]}", r"invalid position 3 .*negative"),
+        ("output_dir: out", "output_dir: out\nmode: fast", r"invalid value 'fast' for `mode`"),
+        ("  capture_acts_raw", "  raw_hook_point: resid_mid\n  capture_acts_raw", r"unknown hook point 'resid_mid'"),
+        ("  name: smollm2-135m-instruct", "  dtype: float8", r"invalid value 'float8' for `dtype`"),
+        ("    class: BastionCorpusDataset", "    params: {}", r"missing key `datasets\[0\].class`"),
+    ],
+    ids=["top-level-typo", "model-typo", "fractional-position", "positive-position", "mode", "hook-point",
+         "dtype", "missing-class"],
+)
+def test_invalid_config_names_key(tmp_path, old: str, new: str, pattern: str) -> None:
+    assert old in MINIMAL
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(write(tmp_path, MINIMAL.replace(old, new)))
+
+
+def test_layer_beyond_depth_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"invalid layer 40 .*has 30 layers"):
+        resolve_layers((2, 40), n_layers=30)
+
+
+def test_negative_layers_resolve() -> None:
+    assert resolve_layers((0, -1), n_layers=30) == (0, 29)
+    assert resolve_layers((-30,), n_layers=30) == (0,)
+
+
+def test_duplicate_layers_rejected() -> None:
+    with pytest.raises(ConfigError, match="same layer twice"):
+        resolve_layers((29, -1), n_layers=30)
+
+
+def test_positions_parse() -> None:
+    assert parse_positions("last", "p") == (-1,)
+    assert parse_positions("-5", "p") == (-5,)
+    assert parse_positions([-5, -1], "p") == (-5, -1)
+    assert parse_positions(["-3", "last"], "p") == (-3, -1)
