@@ -1,0 +1,1 @@
+"""Hugging Face transformers backend: loading, chat rendering and activation capture."""
