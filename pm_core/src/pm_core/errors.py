@@ -44,5 +44,12 @@ class TemplateError(PromptError):
         super().__init__("template_error", message)
 
 
+class SystemRoleError(TemplateError, ConfigError):
+    """The template rejects or drops a system turn and the config forbids a fallback.
+
+    It is a config error as well as a prompt error: the run stops before any forward pass.
+    """
+
+
 class StorageError(PmError, OSError):
     """An output directory is missing, unreadable, or was written by another layout."""

@@ -78,7 +78,9 @@ class RecordMapping:
         labels = self._source_labels(record)
         labels["malicious"] = malicious
 
-        if self.messages_field is not None:
+        # A row without the messages field falls back to its text field, so one file can mix both.
+        if self.messages_field is not None and (record.get(self.messages_field) is not None
+                                                or self.text_field not in record):
             return self._build_from_messages(prompt_id, index, record, dataset_id, labels)
 
         text = record.get(self.text_field)
@@ -113,7 +115,7 @@ class RecordMapping:
     def _source_labels(self, record: dict[str, Any]) -> dict[str, Any]:
         if self.keep_fields is not None:
             return {field: record.get(field) for field in self.keep_fields}
-        prompt_fields = {self.messages_field} if self.messages_field is not None else {self.text_field}
+        prompt_fields = {self.messages_field, self.text_field}
         return {field: value for field, value in record.items() if field not in prompt_fields}
 
     def _system_messages(self) -> tuple[Message, ...]:

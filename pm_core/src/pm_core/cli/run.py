@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import attrs
 import click
 
 from pm_core.config.load import load_config
@@ -72,7 +73,11 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
         if failures:
             raise click.ClickException(f"{failures} worker(s) failed; see {config.output_dir}/logs")
     else:
-        print_summary(run_in_process(config, jobs, show_progress=not no_progress))
+        summaries, failures = run_in_process(config, jobs, show_progress=not no_progress)
+        print_summary(summaries)
+        if failures:
+            lines = "\n".join(f"  {name}: {message}" for name, message in failures.items())
+            raise click.ClickException(f"{len(failures)} dataset(s) failed, the others were stored:\n{lines}")
 
     click.echo(f"Stored in {config.output_dir}. Load it in Python with:")
     click.echo("    from pm_core import ClassificationDataset")
@@ -104,14 +109,19 @@ def _print_plan(config, jobs, slots) -> None:
 @click.option("--dataset-name", required=True, help="Name of the dataset in the config to process.")
 @click.option("--shard", help="Process only shard I of N of the dataset, written I/N.")
 @click.option("--num-prompts", type=click.IntRange(min=1), help="Process at most this many prompts.")
+@click.option("--device", help="Run the model on this device (cpu, cuda:0, or auto for device_map=auto).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def ingest_command(config_path: str, dataset_name: str, shard: str | None, num_prompts: int | None,
-                   no_progress: bool) -> None:
+                   device: str | None, no_progress: bool) -> None:
     """Process one dataset of a config in this process (one worker)."""
     from pm_core.ingestion.pipeline import FullIngestionPipeline
     from pm_core.ingestion.progress import print_summary
 
     config = load_config(config_path, _overrides(None, num_prompts))
+    if device == "auto":
+        config = attrs.evolve(config, model=attrs.evolve(config.model, device_map="auto"))
+    elif device is not None:
+        config = attrs.evolve(config, model=attrs.evolve(config.model, device=device, device_map=None))
     check_plugins(config, get_catalogue())
     if config.mode != "ingest":
         msg = f"mode {config.mode!r} is not available yet: only `ingest` runs the model"

@@ -30,6 +30,12 @@ def _one_of(choices: tuple[str, ...]):
     return check
 
 
+def _positive(instance: Any, attribute: attrs.Attribute, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        msg = f"invalid value {value!r} for `{attribute.name}`: expected an integer >= 1"
+        raise ConfigError(msg)
+
+
 def _non_negative(instance: Any, attribute: attrs.Attribute, value: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         msg = f"invalid value {value!r} for `{attribute.name}`: expected an integer >= 0"
@@ -66,8 +72,12 @@ class ModelConfig:
     """`sdpa`, `eager` or None for the model's default."""
     template: str = attrs.field(default="chat", validator=_one_of(TEMPLATES))
     """`chat` renders messages with the chat template; `none` tokenizes the raw text."""
+    chat_template: str | None = None
+    """A Jinja chat template, or the path of a file holding one, replacing the tokenizer's."""
     system_role_fallback: str = attrs.field(default="merge_into_first_user", validator=_one_of(SYSTEM_ROLE_FALLBACKS))
     """What to do when the template rejects or drops a system turn."""
+    tool_fallback: str = attrs.field(default="error", validator=_one_of(("error", "inline")))
+    """What to do when the chat template cannot render tool schemas or calls: raise, or write them as text."""
     allow_empty_content: bool = False
     """Accept a user turn with empty content; `last` is then the final template token."""
 
@@ -87,16 +97,18 @@ class RunSettings:
 
     topk_logits: int = attrs.field(default=10, validator=_non_negative)
     max_new_tokens: int = attrs.field(default=0, validator=_non_negative)
-    max_context_length: int = attrs.field(default=4096, validator=_non_negative)
+    max_context_length: int = attrs.field(default=4096, validator=_positive)
     seed: int = 0
     capture_acts_raw: CaptureConfig = CaptureConfig()
     raw_hook_point: tuple[str, ...] = attrs.field(default=("resid_post",))
-    token_budget: int = attrs.field(default=8192, validator=_non_negative)
+    token_budget: int = attrs.field(default=8192, validator=_positive)
     """Maximum padded tokens in one batch (batch size times its longest prompt)."""
-    max_batch_size: int = attrs.field(default=32, validator=_non_negative)
+    max_batch_size: int = attrs.field(default=32, validator=_positive)
     storage_dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float16")))
     drop_bos: bool = True
     """Never store the BOS token's activation as a position's data."""
+    flush_every: int = attrs.field(default=256, validator=_positive)
+    """Prompts buffered per worker before their rows are written and marked completed."""
 
     @raw_hook_point.validator
     def _check_hook_points(self, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 
 from pm_core.config.schema import RunConfig
+from pm_core.errors import PmError
 from pm_core.ingestion.pipeline import DatasetSummary, FullIngestionPipeline
 from pm_core.plugins import get_catalogue
 
@@ -42,8 +43,15 @@ def plan_jobs(config: RunConfig) -> list[Job]:
     ]
 
 
-def run_in_process(config: RunConfig, jobs: list[Job], show_progress: bool = True) -> list[DatasetSummary]:
-    """Run every job here, one after the other, loading the model at most once."""
+def run_in_process(
+    config: RunConfig, jobs: list[Job], show_progress: bool = True
+) -> tuple[list[DatasetSummary], dict[str, str]]:
+    """Run every job here, one after the other, loading the model at most once.
+
+    A dataset that fails as a whole (an unreadable file, a label outside the
+    vocabulary) is reported and the other datasets still run. Returns the
+    summaries and, per failed dataset, its error message.
+    """
     loaded = []
 
     def load_once():
@@ -52,10 +60,15 @@ def run_in_process(config: RunConfig, jobs: list[Job], show_progress: bool = Tru
         return loaded[0]
 
     summaries = []
+    failures: dict[str, str] = {}
     for job in jobs:
         pipeline = FullIngestionPipeline(config, job.dataset_name, backend=load_once, show_progress=show_progress)
-        summaries.append(pipeline.run())
-    return summaries
+        try:
+            summaries.append(pipeline.run())
+        except PmError as error:
+            logger.error("dataset %s failed: %s", job.dataset_name, error)
+            failures[job.dataset_name] = str(error)
+    return summaries, failures
 
 
 def run_workers(config: RunConfig, jobs: list[Job], slots: list[tuple[int, ...]]) -> int:
@@ -93,7 +106,9 @@ def run_workers(config: RunConfig, jobs: list[Job], slots: list[tuple[int, ...]]
 def _start_worker(config: RunConfig, job: Job, slot: tuple[int, ...], log_dir: Path) -> subprocess.Popen:
     environment = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(map(str, slot)))
     command = [sys.executable, "-m", "pm_core.cli", "ingest", "--config", config.source_path,
-               "--dataset-name", job.dataset_name, "--no-progress"]
+               "--dataset-name", job.dataset_name, "--no-progress",
+               # Inside the worker the slot's GPUs are renumbered from 0.
+               "--device", "auto" if len(slot) > 1 else "cuda:0"]
     if config.num_prompts:
         command += ["--num-prompts", str(config.num_prompts)]
     logger.info("starting worker for %s on GPUs %s", job.dataset_name, slot)

@@ -8,6 +8,7 @@ A finished config therefore re-runs without loading the model at all.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from pm_core.ingestion.runner import PromptRunner, RunnerStats
 from pm_core.ingestion.sink import ResultSink
 from pm_core.plugins import Catalogue, get_catalogue
 from pm_core.registry import RunItem, RunRegistry
+from pm_core.secrets import redact
 from pm_core.types import CaptureRequest, PromptSpec
 
 logger = logging.getLogger(__name__)
@@ -75,7 +77,6 @@ class FullIngestionPipeline:
         backend: Backend | Callable[[], Backend] | None = None,
         catalogue: Catalogue | None = None,
         show_progress: bool = True,
-        flush_every: int = 256,
     ) -> None:
         self.config = config
         self.dataset_config: DatasetConfig = config.dataset(dataset_name)
@@ -83,7 +84,6 @@ class FullIngestionPipeline:
         self.catalogue = catalogue or get_catalogue()
         self._backend = backend
         self.show_progress = show_progress
-        self.flush_every = flush_every
         self.output_dir = Path(config.output_dir)
         self.stats = RunnerStats()
 
@@ -174,6 +174,8 @@ class FullIngestionPipeline:
         request = build_request(self.config, backend.n_layers)
         description = backend.describe()
         run_metadata = {key: description.get(key) for key in ("dtype", "attn_implementation", "device")}
+        model_file = self.output_dir / "model.json"
+        model_file.write_text(json.dumps(redact(description), indent=2, default=str) + "\n")
         shard_prefix = self.dataset_config.name if self.shard is None else f"{self.dataset_config.name}-{self.shard[0]}"
         sink = ResultSink(
             str(self.output_dir),
@@ -183,7 +185,7 @@ class FullIngestionPipeline:
             run_metadata=run_metadata,
             shard_prefix=shard_prefix,
             storage_dtype=self.config.run.storage_dtype,
-            flush_every=self.flush_every,
+            flush_every=self.config.run.flush_every,
         )
 
         with ProgressReporter(self.dataset_config.name, len(pending), enabled=self.show_progress) as progress:
@@ -197,8 +199,7 @@ class FullIngestionPipeline:
                 max_batch_size=self.config.run.max_batch_size,
                 on_progress=progress.advance,
             )
-            for start in range(0, len(pending), REGISTER_CHUNK):
-                runner.run(pending[start : start + REGISTER_CHUNK])
+            runner.run(pending)
 
         self.stats = runner.stats
         summary.completed += runner.stats.completed

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import attrs
 
 from pm_core.backend import Backend
-from pm_core.errors import PromptError
+from pm_core.errors import ConfigError, PromptError
 from pm_core.ingestion.batching import plan_batches
 from pm_core.ingestion.sink import ResultSink
 from pm_core.registry import RunRegistry
@@ -60,7 +60,11 @@ class PromptRunner:
         self.stats = RunnerStats()
 
     def run(self, pending: Sequence[tuple[str, PromptSpec]]) -> None:
-        """Process `(run_id, spec)` pairs; every run ends completed, skipped or failed."""
+        """Process `(run_id, spec)` pairs; every run ends completed, skipped or failed.
+
+        Every prompt is rendered before the first forward pass, so a config error found
+        while rendering stops the run before the model does any work.
+        """
         rendered = []
         for run_id, spec in pending:
             prompt = self._render(run_id, spec)
@@ -76,6 +80,10 @@ class PromptRunner:
     def _render(self, run_id: str, spec: PromptSpec) -> RenderedPrompt | None:
         try:
             prompt = self.backend.render(spec)
+        except ConfigError:
+            # A config-level problem (a template that rejects the system role under
+            # `system_role_fallback: error`) stops the run before any forward pass.
+            raise
         except PromptError as error:
             self._fail(run_id, spec, error.reason, str(error))
             self.on_progress(1)

@@ -119,12 +119,19 @@ class ClassificationDataset:
             sites = ", ".join(f"{hook}@{stored_layer}" for hook, stored_layer in sorted(reader.sites())) or "none"
             msg = f"no activations stored at hook point {hook_point!r}; stored sites: {sites}"
             raise ConfigError(msg)
-        n_layers = reader.n_layers()
+        n_layers = self._stored_n_layers()
         absolute = layer + n_layers if layer < 0 and n_layers else layer
         if absolute not in stored:
             msg = f"layer {layer} is not stored at {hook_point!r}; stored layers: {stored}"
             raise ConfigError(msg)
         return absolute
+
+    def _stored_n_layers(self) -> int | None:
+        """Return the model depth the run recorded in `model.json`, used to resolve negative layers."""
+        path = self.output_dir / "model.json"
+        if not path.is_file():
+            return None
+        return json.loads(path.read_text()).get("n_layers")
 
     def _labels(self, labels_json: np.ndarray, dataset_ids: np.ndarray) -> np.ndarray:
         y = np.zeros(len(labels_json), dtype=np.int8)
@@ -142,13 +149,14 @@ class ClassificationDataset:
 
     def load_labels(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Return run_id, dataset_id, prompt_id, status and prompt_labels of the matching runs."""
-        return self.registry.runs(filters or {})
+        return [record.to_dict() for record in self.registry.runs(filters or {})]
 
     def load_outputs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Return the generated text, top-k logits and input ids of the given runs."""
         from pm_core.storage.outputs import OutputReader
 
-        shards = self.registry.shards_of(run_ids)
+        run_ids = list(run_ids)
+        shards = {record.run_id: record.shard for record in self.registry.runs({"run_id": run_ids})}
         return OutputReader(self.output_dir).get(run_ids, shards=shards)
 
     def summary(self, data: ClassificationData) -> str:

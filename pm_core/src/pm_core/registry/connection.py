@@ -1,9 +1,10 @@
 """SQLite connections for the run registry, shared safely by several worker processes.
 
-Each process opens its own connection. The database runs in WAL mode, so readers never
-block the one writer. Every transaction that writes starts with `BEGIN IMMEDIATE`: it takes
-the write lock before its first read, because SQLite cannot wait (busy timeout) for a read
-transaction that later turns into a write, and fails it at once with "database is locked".
+Each process opens its own connection. The database runs in WAL mode, so readers and the
+one writer do not block each other. Every transaction that writes starts with
+`BEGIN IMMEDIATE`, which takes the write lock before the first read. A plain `BEGIN` would
+start a read transaction, and when that transaction later tries to write, SQLite does not
+wait for the busy timeout but fails it at once with "database is locked".
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def connect(path: Path) -> sqlite3.Connection:
     # Switching to WAL needs a moment of exclusive access, so it can meet a lock too.
     mode = retry_locked(lambda: connection.execute("PRAGMA journal_mode = WAL").fetchone()[0], path)
     if mode.lower() != "wal":
-        msg = f"the run registry {str(path)!r} cannot use WAL mode (SQLite kept {mode!r}); put the output directory on a local file system"
+        msg = (
+            f"the run registry {str(path)!r} cannot use WAL mode (SQLite kept {mode!r}); "
+            "put the output directory on a local file system"
+        )
         raise StorageError(msg)
     # In WAL mode, NORMAL loses no committed transaction when a process is killed, only on
     # power loss, and then the runs concerned are simply processed again.
@@ -75,7 +79,11 @@ def retry_locked(operation: Callable[[], T], path: Path) -> T:
             delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * (0.5 + random.random())
             logger.warning(
                 "run registry %s is locked (attempt %d of %d): %s; retrying in %.2f s",
-                path, attempt, MAX_ATTEMPTS, error, delay,
+                path,
+                attempt,
+                MAX_ATTEMPTS,
+                error,
+                delay,
             )
             time.sleep(delay)
     raise AssertionError("unreachable")  # the loop returns or raises on its last attempt

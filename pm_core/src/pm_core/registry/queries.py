@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-import pyarrow as pa
+import numpy as np
 
 from pm_core.registry.records import RUN_COLUMNS, STATUSES, RunRecord
 
@@ -73,25 +73,17 @@ def missing_run_ids(connection: sqlite3.Connection, run_ids: Sequence[str]) -> l
     return [run_id for run_id in dict.fromkeys(run_ids) if run_id not in found]
 
 
-COMPLETED_ROWS_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("dataset_id", pa.string()),
-        ("prompt_id", pa.string()),
-        ("shard", pa.string()),
-        ("row", pa.int64()),
-        ("labels", pa.string()),
-    ]
-)
+COMPLETED_ROWS_COLUMNS = ("run_id", "dataset_id", "prompt_id", "shard", "row", "labels")
 
 
 def completed_rows(
     connection: sqlite3.Connection, dataset_ids: Sequence[str] | None, status: str
-) -> pa.Table:
+) -> dict[str, np.ndarray]:
     """Return the storage locations and labels of runs with `status`, in insertion order.
 
-    Columns follow `COMPLETED_ROWS_SCHEMA`, and `labels` stays JSON text so that 100k rows
-    load without decoding each one. `shard` and `row` are null for runs never stored.
+    Every column of `COMPLETED_ROWS_COLUMNS` is a numpy array: `row` is int64 and -1 for a
+    run with no stored row, the others hold Python objects (`shard` is None for a run with
+    no stored row). `labels` stays JSON text, so that 100k rows load without decoding each one.
     """
     _check_status(status)
     # One JSON array per column, built in a single scan, loads about twice as fast as
@@ -102,12 +94,29 @@ def completed_rows(
     if dataset_ids is not None:
         inner += " AND dataset_id IN (SELECT value FROM json_each(?))"
         parameters.append(json.dumps(list(dataset_ids)))
-    aggregates = ", ".join(f"json_group_array({field.name})" for field in COMPLETED_ROWS_SCHEMA)
-    row = connection.execute(f"SELECT {aggregates} FROM ({inner} ORDER BY rowid)", parameters).fetchone()
-    return pa.table(
-        [pa.array(json.loads(text), type=field.type) for text, field in zip(row, COMPLETED_ROWS_SCHEMA, strict=True)],
-        schema=COMPLETED_ROWS_SCHEMA,
+    aggregates = ", ".join(
+        "json_group_array(coalesce(row, -1))" if column == "row" else f"json_group_array({column})"
+        for column in COMPLETED_ROWS_COLUMNS
     )
+    texts = connection.execute(f"SELECT {aggregates} FROM ({inner} ORDER BY rowid)", parameters).fetchone()
+    columns: dict[str, np.ndarray] = {}
+    for column, text in zip(COMPLETED_ROWS_COLUMNS, texts, strict=True):
+        values = json.loads(text)
+        if column == "row":
+            columns[column] = np.array(values, dtype=np.int64)
+        else:
+            columns[column] = np.empty(len(values), dtype=object)
+            columns[column][:] = values
+    return columns
+
+
+def reason_counts(connection: sqlite3.Connection) -> dict[tuple[str, str, str | None], int]:
+    """Return `{(dataset_id, status, reason): number of runs}` for failed and skipped runs."""
+    rows = connection.execute(
+        "SELECT dataset_id, status, reason, COUNT(*) FROM runs WHERE status IN ('failed', 'skipped')"
+        " GROUP BY dataset_id, status, reason"
+    )
+    return {(dataset_id, status, reason): count for dataset_id, status, reason, count in rows}
 
 
 def status_counts(connection: sqlite3.Connection) -> dict[str, dict[str, int]]:

@@ -60,7 +60,7 @@ class RunItem:
 
 @attrs.frozen
 class RunHandle:
-    """The registry's answer to one registration."""
+    """Result of registering one run."""
 
     run_id: str
     status: str
@@ -96,3 +96,7 @@ class RunRecord:
         values["labels"] = json.loads(values["labels"])
         values["metadata"] = json.loads(values["metadata"])
         return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as a plain dict keyed by column name."""
+        return attrs.asdict(self, recurse=False)

@@ -24,11 +24,17 @@ from pm_core.registry.migrations import apply_migrations
 from pm_core.registry.records import DONE_STATUSES, RunHandle, RunItem, RunRecord, UnknownRunError
 
 if TYPE_CHECKING:
-    import pyarrow as pa
+    import numpy as np
 
 logger = logging.getLogger(__name__)
 
 REGISTRY_FILE = "registry.sqlite"
+
+# The unary `+` keeps SQLite on the run_key index: planned on the status index, this
+# lookup scans every completed run, which makes registering a batch quadratic.
+SUPERSEDED_RUN_SQL = (
+    "SELECT run_id FROM runs WHERE run_key = ? AND +status = 'completed' ORDER BY updated_at DESC, rowid DESC LIMIT 1"
+)
 
 
 def _now() -> str:
@@ -40,7 +46,10 @@ def _canonical_json(value: dict[str, Any]) -> str:
 
 
 class RunRegistry:
-    """The run registry stored at `path`: a `registry.sqlite` file, or an output directory that holds one.
+    """The run registry stored at `path`: a `*.sqlite` file, or an output directory.
+
+    A `path` without a suffix is an output directory: it is created if missing, and the
+    registry is its `registry.sqlite` file.
 
     A connection is opened on first use in each process, so an instance that reaches a
     child process through fork or pickling opens its own connection there.
@@ -48,7 +57,10 @@ class RunRegistry:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         path = Path(path)
-        self.path = path / REGISTRY_FILE if path.is_dir() else path
+        if path.is_dir() or not path.suffix:
+            path.mkdir(parents=True, exist_ok=True)
+            path = path / REGISTRY_FILE
+        self.path = path
         self._connection: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._connect()
@@ -143,11 +155,7 @@ class RunRegistry:
             )
             return RunHandle(run_id=run_id, status="pending", is_done=False)
 
-        superseded = connection.execute(
-            "SELECT run_id FROM runs WHERE run_key = ? AND status = 'completed'"
-            " ORDER BY updated_at DESC, rowid DESC LIMIT 1",
-            (item.run_key,),
-        ).fetchone()
+        superseded = connection.execute(SUPERSEDED_RUN_SQL, (item.run_key,)).fetchone()
         run_id = uuid.uuid4().hex
         connection.execute(
             "INSERT INTO runs (run_id, prompt_id, dataset_id, run_key, processing_fingerprint, status,"
@@ -191,7 +199,9 @@ class RunRegistry:
         """Set the status of every run in `run_ids` to running."""
         ids = list(run_ids)
         now = _now()
-        self._update("UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", [(now, i) for i in ids], ids)
+        self._update(
+            "UPDATE runs SET status = 'running', updated_at = ? WHERE run_id = ?", [(now, i) for i in ids], ids
+        )
 
     def mark_completed(self, updates: Iterable[tuple[str, str, int, dict[str, Any] | None]]) -> None:
         """Mark runs completed from `(run_id, shard, row, metadata)` tuples.
@@ -201,8 +211,7 @@ class RunRegistry:
         """
         now = _now()
         rows = [
-            (shard, int(row), _canonical_json(metadata or {}), now, run_id)
-            for run_id, shard, row, metadata in updates
+            (shard, int(row), _canonical_json(metadata or {}), now, run_id) for run_id, shard, row, metadata in updates
         ]
         self._update(
             "UPDATE runs SET status = 'completed', reason = NULL, message = NULL, shard = ?, row = ?,"
@@ -219,7 +228,7 @@ class RunRegistry:
             [(reason, message, _canonical_json(metadata or {}), _now(), run_id)],
             [run_id],
         )
-        logger.info("run %s failed (%s): %s", run_id, reason, message)
+        logger.debug("run %s failed (%s): %s", run_id, reason, message)
 
     def mark_skipped(self, run_id: str, reason: str, message: str) -> None:
         """Mark one run skipped: it will not be processed, and registering it again returns it as done."""
@@ -261,10 +270,19 @@ class RunRegistry:
         """Return the runs whose columns equal the filter values; a list or tuple value matches any of its items."""
         return queries.runs(self._connect(), filters or {})
 
-    def completed_rows(self, dataset_ids: Sequence[str] | None = None, status: str = "completed") -> pa.Table:
-        """Return run_id, dataset_id, prompt_id, shard, row and labels (JSON text) of runs with `status`."""
+    def completed_rows(
+        self, dataset_ids: Sequence[str] | None = None, status: str = "completed"
+    ) -> dict[str, np.ndarray]:
+        """Return numpy columns run_id, dataset_id, prompt_id, shard, row and labels (JSON text) of runs with `status`.
+
+        `row` is -1 and `shard` is None for a run with no stored activation row.
+        """
         return queries.completed_rows(self._connect(), dataset_ids, status)
 
     def status_counts(self) -> dict[str, dict[str, int]]:
         """Return the number of runs per dataset and status."""
         return queries.status_counts(self._connect())
+
+    def reason_counts(self) -> dict[tuple[str, str, str | None], int]:
+        """Return the number of failed and skipped runs per (dataset_id, status, reason)."""
+        return queries.reason_counts(self._connect())

@@ -35,13 +35,19 @@ def _as_numpy(values: Any) -> np.ndarray:
 
 
 class ActivationReader:
-    """Reads the activation shards under `<output_dir>/activations/`."""
+    """Reads the activation shards under `<output_dir>/activations/`.
+
+    Each shard's attributes, `n_rows` included, are read once, on first use, so rows that a
+    writer adds later are not visible until a new reader is opened.
+    """
 
     def __init__(self, output_dir: str | os.PathLike[str]) -> None:
         self.output_dir = Path(output_dir)
         path = self.output_dir / ACTIVATIONS_DIR
         if not (path / "zarr.json").is_file():
-            msg = f"no activations in {str(self.output_dir)!r}: {str(path)!r} is not a zarr group; was anything captured?"
+            msg = (
+                f"no activations in {str(self.output_dir)!r}: {str(path)!r} is not a zarr group; was anything captured?"
+            )
             raise StorageError(msg)
         self._root = zarr.open_group(store=LocalStore(path, read_only=True), mode="r")
         self._groups: dict[str, zarr.Group] = {}
@@ -56,7 +62,7 @@ class ActivationReader:
             try:
                 group = self._root[shard]
             except KeyError:
-                msg = f"shard {shard!r} not found in {str(self.output_dir)!r}; it has {self.shards()}"
+                msg = f"shard {shard!r} not found in {str(self.output_dir)!r}; it contains shards {self.shards()}"
                 raise StorageError(msg) from None
             version = group.attrs.get("layout_version")
             if version != LAYOUT_VERSION:
@@ -100,31 +106,25 @@ class ActivationReader:
         """Return the run id stored with each complete row of `shard`, in row order."""
         return decode_run_ids(self._group(shard)["run_id"][: self.n_rows(shard)])
 
-    def read(
-        self,
-        site: Site,
-        offsets: Sequence[int] = (-1,),
-        *,
-        locations: tuple[Any, Any],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Read the activations of `site` at `offsets` for the rows at `locations`.
+    def read(self, site: Site, offsets: Sequence[int], shards: Any, rows: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Read the activations of `site` at `offsets` for the rows at (shards[i], rows[i]).
 
         Args:
             site: (hook point, layer).
             offsets: stored offsets from the end of the prompt, in the order wanted.
-            locations: (shards, rows), two equal-length sequences (lists, numpy or pyarrow arrays),
-                such as the `shard` and `row` columns of `RunRegistry.completed_rows()`.
+            shards, rows: equal-length 1-d sequences (lists, numpy or pyarrow arrays), such as
+                the `shard` and `row` columns of `RunRegistry.completed_rows()`.
 
         Returns:
-            X: float32 [n, len(offsets), d_model], in the order of `locations`.
+            X: float32 [n, len(offsets), d_model], in the order of the locations.
             valid: bool [n, len(offsets)], False where a prompt was shorter than the offset.
         """
         name = site_array_name(site)
         offsets = [int(offset) for offset in offsets]
-        shards = _as_numpy(locations[0])
-        rows = _as_numpy(locations[1]).astype(np.int64, copy=False)
+        shards = _as_numpy(shards)
+        rows = _as_numpy(rows).astype(np.int64, copy=False)
         if shards.shape != rows.shape or shards.ndim != 1:
-            msg = f"locations need two 1-d sequences of equal length, got shapes {shards.shape} and {rows.shape}"
+            msg = f"shards and rows must be 1-d and of equal length, got shapes {shards.shape} and {rows.shape}"
             raise ValueError(msg)
 
         unique_shards, inverse = np.unique(shards.astype(str), return_inverse=True)
@@ -210,7 +210,7 @@ def _is_range(values: np.ndarray, start: int | None = None, length: int | None =
 
 
 def _chunk_runs(sorted_rows: np.ndarray, chunk_rows: int, n_rows: int) -> list[tuple[int, int]]:
-    """Return [start, stop) row ranges covering the chunks that hold `sorted_rows`, one per run of consecutive chunks."""
+    """Return [start, stop) row ranges that cover the chunks holding `sorted_rows`, one per run of adjacent chunks."""
     if sorted_rows.size == 0:
         return []
     chunks = np.unique(sorted_rows // chunk_rows)

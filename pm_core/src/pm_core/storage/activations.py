@@ -4,16 +4,18 @@ Each writer owns one shard group under `<output_dir>/activations/`, and a lock f
 a second writer off it. Appends never touch a shared array: resizing a shared array from
 several processes loses rows without an error, because each one works from a stale shape.
 
-Rows are buffered in memory and written by `flush` (also called automatically by `append`
-once `flush_rows` rows wait). Only rows that a flush wrote come back as `RowLocation`s, so a
-caller that marks runs completed from those locations never points the registry at rows
-that are not on disk. NOTE: written chunks reach the operating system but are not fsynced,
-so a killed process loses nothing that a flush returned, but a power loss may.
+Rows are buffered in memory and written once `flush_rows` rows wait, or when `flush` is
+called. `flush` returns a `RowLocation` for every row written since the previous `flush`
+call, including rows that `append` wrote on its own, and for no other row. A caller that
+marks runs completed only from those locations never points the registry at rows that
+are not on disk, and never loses the location of a row that was written.
+
+NOTE: written chunks reach the operating system but are not fsynced, so a killed process
+loses nothing that a flush returned, but a power loss may.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -26,10 +28,10 @@ import zarr.errors
 from zarr.storage import LocalStore
 
 from pm_core.errors import StorageError
+from pm_core.storage.activation_reader import ActivationReader
 from pm_core.storage.layout import (
     ACTIVATIONS_DIR,
     LAYOUT_VERSION,
-    LOCKS_DIR,
     RUN_ID_BYTES,
     Site,
     check_name,
@@ -37,6 +39,9 @@ from pm_core.storage.layout import (
     encode_run_ids,
     site_array_name,
 )
+from pm_core.storage.locks import acquire_writer_lock, release_writer_lock
+
+__all__ = ["ActivationReader", "ActivationWriter", "RowLocation", "open_activations_root"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +49,7 @@ DTYPES = ("float32", "float16")
 
 
 class RowLocation(NamedTuple):
-    """Where one run's row was written."""
+    """Location of one run's row: its shard and its row index in that shard."""
 
     run_id: str
     shard: str
@@ -72,7 +77,7 @@ class ActivationWriter:
         offsets: token positions stored per row, counted from the end of the prompt (-1 is the last token).
         d_model: width of each activation vector.
         dtype: "float32" or "float16", the stored type.
-        flush_rows: number of buffered rows at which `append` flushes; defaults to the chunk rows.
+        flush_rows: number of buffered rows at which `append` writes the buffer; defaults to the chunk rows.
         chunk_rows: rows per chunk; defaults to about 16 MiB per chunk, at most 4096 rows.
     """
 
@@ -100,12 +105,18 @@ class ActivationWriter:
         self.chunk_rows = int(chunk_rows or default_chunk_rows(self.d_model, itemsize))
         self.flush_rows = int(flush_rows or self.chunk_rows)
 
-        self._lock = self._acquire_lock()
-        self._group = self._open_shard()
+        self._lock = acquire_writer_lock(self.output_dir, f"activations-{self.shard_id}")
+        try:
+            self._group = self._open_shard()
+        except BaseException:
+            release_writer_lock(self._lock)
+            raise
         self.n_rows: int = int(self._group.attrs["n_rows"])
-        """Rows written by completed flushes; the next flush writes from this row on."""
+        """Rows written to the shard so far; the next write starts at this row."""
         self._buffer: list[tuple[list[str], dict[Site, np.ndarray], np.ndarray, np.ndarray]] = []
         self.buffered_rows = 0
+        self._written: list[RowLocation] = []
+        """Rows written since the last `flush` call returned, waiting to be reported."""
 
     def _check_settings(self) -> None:
         if not self.sites:
@@ -123,19 +134,6 @@ class ActivationWriter:
         if self.dtype not in DTYPES:
             msg = f"invalid activation dtype {self.dtype!r}: expected one of {', '.join(DTYPES)}"
             raise ValueError(msg)
-
-    def _acquire_lock(self) -> int:
-        locks = self.output_dir / LOCKS_DIR
-        locks.mkdir(parents=True, exist_ok=True)
-        descriptor = os.open(locks / f"activations-{self.shard_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            # The kernel drops this lock when the process exits, even when it is killed.
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            msg = f"shard {self.shard_id!r} in {str(self.output_dir)!r} is open in another writer; give each writer its own shard id"
-            raise StorageError(msg) from None
-        return descriptor
 
     def _settings(self) -> dict[str, object]:
         return {
@@ -172,9 +170,19 @@ class ActivationWriter:
                 compressors=None,
                 fill_value=0,
             )
-        group.create_array("valid", shape=(0, n_positions), chunks=(self.chunk_rows, n_positions), dtype="bool", fill_value=False)
-        group.create_array("token_positions", shape=(0, n_positions), chunks=(self.chunk_rows, n_positions), dtype="int32", fill_value=-1)
-        group.create_array("run_id", shape=(0, RUN_ID_BYTES), chunks=(self.chunk_rows, RUN_ID_BYTES), dtype="uint8", fill_value=0)
+        group.create_array(
+            "valid", shape=(0, n_positions), chunks=(self.chunk_rows, n_positions), dtype="bool", fill_value=False
+        )
+        group.create_array(
+            "token_positions",
+            shape=(0, n_positions),
+            chunks=(self.chunk_rows, n_positions),
+            dtype="int32",
+            fill_value=-1,
+        )
+        group.create_array(
+            "run_id", shape=(0, RUN_ID_BYTES), chunks=(self.chunk_rows, RUN_ID_BYTES), dtype="uint8", fill_value=0
+        )
         logger.info("created shard %s with sites %s and offsets %s", self.shard_id, self.sites, self.offsets)
         return group
 
@@ -184,8 +192,8 @@ class ActivationWriter:
         activations: Mapping[Site, np.ndarray],
         valid: np.ndarray,
         token_positions: np.ndarray,
-    ) -> list[RowLocation]:
-        """Buffer one batch, and flush once `flush_rows` rows wait.
+    ) -> None:
+        """Buffer one batch, and write the buffer once `flush_rows` rows wait.
 
         Args:
             run_ids: one run id per row, B in all.
@@ -193,15 +201,16 @@ class ActivationWriter:
             valid: [B, n_positions] bool, False where the prompt is shorter than the offset.
             token_positions: [B, n_positions] int, each position counted from the start of the prompt.
 
-        Returns:
-            The rows made durable by this call: empty unless it flushed.
+        The locations of rows written here are returned by the next `flush`.
         """
+        if self._lock < 0:
+            msg = f"the writer of shard {self.shard_id!r} is closed; open a new ActivationWriter to append"
+            raise StorageError(msg)
         batch = self._check_batch(run_ids, activations, valid, token_positions)
         self._buffer.append(batch)
         self.buffered_rows += len(batch[0])
         if self.buffered_rows >= self.flush_rows:
-            return self.flush()
-        return []
+            self._write_buffer()
 
     def _check_batch(
         self,
@@ -214,20 +223,32 @@ class ActivationWriter:
         expected = (len(ids), len(self.offsets), self.d_model)
         given = {(str(hook), int(layer)): array for (hook, layer), array in activations.items()}
         if set(given) != set(self.sites):
-            msg = f"activations for shard {self.shard_id!r} cover sites {sorted(given)}, expected exactly {sorted(self.sites)}"
+            msg = (
+                f"activations for shard {self.shard_id!r} cover sites {sorted(given)}, "
+                f"expected exactly {sorted(self.sites)}"
+            )
             raise ValueError(msg)
         arrays: dict[Site, np.ndarray] = {}
         for site, array in given.items():
             array = np.asarray(array)
             if array.shape != expected:
-                msg = f"activations at site {site} have shape {array.shape}, expected {expected} (rows, offsets, d_model)"
+                msg = (
+                    f"activations at site {site} have shape {array.shape}, expected {expected} (rows, offsets, d_model)"
+                )
                 raise ValueError(msg)
+            # Checked after the cast, because a finite float32 value can overflow float16.
+            # The overflow is reported by the check below, so numpy's warning is silenced.
+            with np.errstate(over="ignore"):
+                array = array.astype(self.dtype, copy=False)
             finite = np.isfinite(array).all(axis=(1, 2))
             if not finite.all():
                 bad = [ids[i] for i in np.flatnonzero(~finite)[:5]]
-                msg = f"activations at site {site} are not finite for runs {bad}; mark those runs failed instead of storing them"
+                msg = (
+                    f"activations at site {site} are not finite in {self.dtype} for runs {bad}; "
+                    "mark those runs failed instead of storing them"
+                )
                 raise ValueError(msg)
-            arrays[site] = array.astype(self.dtype, copy=False)
+            arrays[site] = array
         valid = np.asarray(valid)
         token_positions = np.asarray(token_positions)
         for name, array in (("valid", valid), ("token_positions", token_positions)):
@@ -238,9 +259,14 @@ class ActivationWriter:
         return ids, arrays, valid.astype(bool), token_positions.astype(np.int32)
 
     def flush(self) -> list[RowLocation]:
-        """Write every buffered row and return their locations once all arrays hold them."""
+        """Write every buffered row, then return the locations of all rows written since the previous flush."""
+        self._write_buffer()
+        locations, self._written = self._written, []
+        return locations
+
+    def _write_buffer(self) -> None:
         if not self._buffer:
-            return []
+            return
         run_ids = [run_id for batch in self._buffer for run_id in batch[0]]
         start, end = self.n_rows, self.n_rows + len(run_ids)
 
@@ -256,19 +282,19 @@ class ActivationWriter:
             # Rows past n_rows are left over from a flush that was killed part way; overwrite them.
             array.resize((end, *array.shape[1:]))
             array[start:end] = data
-        # Raising n_rows last means a reader trusting it never sees a half-written row.
+        # n_rows is raised last, so a reader that trusts it never reads a half-written row.
         self._group.attrs["n_rows"] = end
 
         self._buffer.clear()
         self.buffered_rows = 0
         self.n_rows = end
         logger.debug("shard %s: wrote rows %d to %d", self.shard_id, start, end)
-        return [RowLocation(run_id, self.shard_id, row) for row, run_id in enumerate(run_ids, start=start)]
+        self._written.extend(RowLocation(run_id, self.shard_id, row) for row, run_id in enumerate(run_ids, start=start))
 
     def close(self) -> list[RowLocation]:
-        """Flush what is buffered, release the shard, and return the rows that flush wrote."""
+        """Flush, release the shard, and return what `flush` returned."""
         locations = self.flush()
         if self._lock >= 0:
-            os.close(self._lock)
+            release_writer_lock(self._lock)
             self._lock = -1
         return locations

@@ -1,9 +1,9 @@
 """Names and encodings shared by the writers and readers of an output directory.
 
-An output directory holds:
+An output directory contains:
 
 - `registry.sqlite`: the run registry (see `pm_core.registry`).
-- `activations/`: a zarr v3 group with one child group per writer shard. A shard group holds,
+- `activations/`: a zarr v3 group with one child group per writer shard. A shard group contains,
   per site, an array named `<hook_point>.<layer>` of shape [n_rows, n_positions, d_model],
   plus `valid` [n_rows, n_positions] bool, `token_positions` [n_rows, n_positions] int32,
   and `run_id` [n_rows, 32] uint8 (the ASCII run id, zero-padded). Its attributes record
@@ -85,7 +85,12 @@ def encode_run_ids(run_ids: Sequence[str]) -> np.ndarray:
     """Encode run ids as a [n, RUN_ID_BYTES] uint8 array of zero-padded ASCII."""
     encoded = np.zeros((len(run_ids), RUN_ID_BYTES), dtype=np.uint8)
     for index, run_id in enumerate(run_ids):
-        if not isinstance(run_id, str) or not run_id.isascii() or "\x00" in run_id or not 0 < len(run_id) <= RUN_ID_BYTES:
+        if (
+            not isinstance(run_id, str)
+            or not run_id.isascii()
+            or "\x00" in run_id
+            or not 0 < len(run_id) <= RUN_ID_BYTES
+        ):
             msg = f"invalid run id {run_id!r}: expected 1 to {RUN_ID_BYTES} ASCII characters other than NUL"
             raise ValueError(msg)
         encoded[index, : len(run_id)] = np.frombuffer(run_id.encode("ascii"), dtype=np.uint8)

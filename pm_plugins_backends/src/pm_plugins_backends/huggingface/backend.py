@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -107,7 +108,18 @@ class HuggingFaceBackend:
 
     def render(self, spec: PromptSpec) -> RenderedPrompt:
         """Render a prompt with the generation prompt appended, ready for ingestion."""
-        return self.renderer().render(spec, add_generation_prompt=True)
+        return self.renderer(self._configured_template()).render(spec, add_generation_prompt=True)
+
+    def _configured_template(self) -> str | None:
+        """Return `model.chat_template`, reading it from a file when it names one."""
+        template = self.config.chat_template
+        if template is None or "{" in template:
+            return template
+        path = Path(template).expanduser()
+        if not path.is_file():
+            msg = f"`model.chat_template` {template!r} is neither a Jinja template nor an existing file"
+            raise ConfigError(msg)
+        return path.read_text()
 
     def tokenize(self, prompt: str | PromptSpec) -> list[int]:
         """Return the ids the model runs on: raw text gets the tokenizer's BOS, a spec is rendered."""

@@ -13,10 +13,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pm_core.errors import ConfigError, PromptError, TemplateError
+import attrs
+from pm_core.errors import ConfigError, PromptError, SystemRoleError, TemplateError
 from pm_core.types import Message, PromptSpec, RenderedPrompt
 
 from pm_plugins_backends.huggingface.tool_calls import RENDER_ERRORS, ToolCallRenderer
+from pm_plugins_backends.huggingface.tool_inlining import inline_tools
 
 if TYPE_CHECKING:
     from pm_core.config.schema import ModelConfig
@@ -80,13 +82,48 @@ class PromptRenderer:
             raise ConfigError(msg)
         metadata: dict[str, Any] = {"template": "chat", "allow_empty_content": self._check_not_empty(spec)}
 
-        tools = list(spec.tools)
-        text, fallback_applied = self._render_with_system_policy(spec, tools, add_generation_prompt)
+        text, fallback_applied, tools_inlined = self._render_with_tool_policy(spec, add_generation_prompt)
         metadata["system_fallback_applied"] = fallback_applied
+        metadata["tool_fallback_applied"] = tools_inlined
 
         # The template wrote BOS (if the model uses one) into the text already.
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return self._finish(spec, text, ids, metadata)
+
+    def _render_with_tool_policy(self, spec: PromptSpec, add_generation_prompt: bool) -> tuple[str, bool, bool]:
+        """Render with the template's own tool support, or as text under `model.tool_fallback: inline`.
+
+        Returns the text, whether the system fallback applied, and whether tools were written as text.
+        """
+        uses_tools = bool(spec.tools) or any(message.tool_calls for message in spec.messages)
+        try:
+            text, fallback_applied = self._render_with_system_policy(spec, list(spec.tools), add_generation_prompt)
+            self._check_tool_schemas(spec, text)
+            return text, fallback_applied, False
+        except SystemRoleError:
+            raise
+        except TemplateError as error:
+            if not uses_tools:
+                raise
+            if self.config.tool_fallback != "inline":
+                hint = "; set `model.tool_fallback: inline` to write tool schemas and calls into the prompt as text"
+                raise TemplateError(f"{error}{hint}") from error
+
+        messages, _ = inline_tools(spec)
+        inlined = attrs.evolve(spec, messages=tuple(messages), tools=())
+        text, fallback_applied = self._render_with_system_policy(inlined, [], add_generation_prompt)
+        return text, fallback_applied, True
+
+    def _check_tool_schemas(self, spec: PromptSpec, text: str) -> None:
+        """Raise `TemplateError` when a render leaves out the name of a tool the prompt offers."""
+        names = [tool.get("function", tool).get("name") for tool in spec.tools]
+        missing = [name for name in names if name and name not in text]
+        if missing:
+            msg = (
+                f"chat template of {self.template_name!r} leaves the tool schemas out of prompt "
+                f"{spec.prompt_id!r} (missing: {', '.join(missing)})"
+            )
+            raise TemplateError(msg)
 
     def _check_not_empty(self, spec: PromptSpec) -> bool:
         """Raise `empty_prompt` for a missing or blank user turn; return True when the config allowed one."""
@@ -144,7 +181,7 @@ class PromptRenderer:
                 f"chat template of {self.template_name!r} {problem} the role 'system' "
                 f"(prompt {spec.prompt_id!r}); set `model.system_role_fallback: merge_into_first_user` to merge it"
             )
-            raise TemplateError(msg) from first_error
+            raise SystemRoleError(msg) from first_error
         if policy == "keep":
             logger.warning(
                 "chat template of %r drops the system turn of prompt %r; kept as the template renders it",

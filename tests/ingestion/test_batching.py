@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from pm_core.errors import ConfigError
-from pm_plugins_backends.batching import plan_batches
+from pm_core.ingestion.batching import plan_batches
 
 
 def test_plan_batches_longest_first():
