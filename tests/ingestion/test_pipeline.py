@@ -8,11 +8,11 @@ import sqlite3
 import attrs
 import numpy as np
 import pytest
-
-from pm_core import ClassificationDataset
 from pm_core.config.load import parse_config
 from pm_core.ingestion.pipeline import FullIngestionPipeline
 from pm_plugins_backends.huggingface.backend import HuggingFaceBackend
+
+from pm_core import ClassificationDataset
 
 
 def make_config(output_dir, datasets, model=None, **run):
@@ -71,11 +71,15 @@ def test_real_data_ingests_and_loads(tmp_path, data_root, backend) -> None:
     assert np.isfinite(data.X).all()
 
     # The InjecAgent tool schemas are rendered into the prompt the model saw.
-    injec_ids = [run_id for run_id, name in zip(data.run_ids, data.datasets) if name == "injecagent_dh"]
+    injec_ids = [run_id for run_id, name in zip(data.run_ids, data.datasets, strict=True) if name == "injecagent_dh"]
     outputs = dataset.load_outputs(injec_ids)
     rows = registry_rows(tmp_path)
     for run_id in injec_ids:
-        labels = json.loads(next(row["labels"] for row in rows if row["run_id"] == run_id))
+        row = next(row for row in rows if row["run_id"] == run_id)
+        labels = json.loads(row["labels"])
+        metadata = json.loads(row["metadata"])
+        assert metadata["system_fallback_applied"] is False
+        assert metadata["tool_fallback_applied"] is True
         text = backend.tokenizer.decode(outputs[run_id]["input_ids"])
         assert labels["User Tool"] in text
         assert '"parameters"' in text
@@ -119,6 +123,11 @@ def test_generation_stored_by_run_id(tmp_path, backend) -> None:
         assert values == sorted(values, reverse=True)
         # The first generated token is the argmax of the stored next-token logits.
         assert record["generated_ids"][0] == record["topk_ids"][0]
+        # One BOS (`<|im_start|>`, id 1) opens the default system turn; the user and
+        # assistant turns add one each, and no second BOS was prepended.
+        assert record["input_ids"][0] == 1
+        assert record["input_ids"][1] != 1
+        assert record["input_ids"].count(1) == 3
 
 
 def test_rerun_does_no_model_work(tmp_path, backend) -> None:
@@ -208,3 +217,31 @@ def test_system_role_error_stops_before_forward(tmp_path, backend) -> None:
     assert pipeline.stats.forward_passes == 0
     statuses = {row["status"] for row in registry_rows(tmp_path / "out")}
     assert "completed" not in statuses
+
+
+def test_broken_dataset_others_still_run(tmp_path, backend, monkeypatch) -> None:
+    from pm_core.ingestion import executor
+    from pm_core.ingestion.executor import plan_jobs, run_in_process
+
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps({"text": "hello", "label": "benign"}) + "\n"
+                      + json.dumps({"text": "hi", "label": "maybe"}) + "\n")
+    datasets = [
+        {"name": "broken", "class": "LocalFileDataset", "params": {"path": str(broken), "label_field": "label"}},
+        {"name": "bastion", "class": "BastionCorpusDataset", "num_prompts": 2},
+    ]
+    config = make_config(tmp_path / "out", datasets)
+
+    class LoadedCatalogue:
+        def create(self, kind, name, *args, **kwargs):
+            assert kind == "backends"
+            return backend
+
+    monkeypatch.setattr(executor, "get_catalogue", LoadedCatalogue)
+    summaries, failures = run_in_process(config, plan_jobs(config), show_progress=False)
+
+    assert list(failures) == ["broken"]
+    assert "'broken'" in failures["broken"]
+    assert "'maybe'" in failures["broken"]
+    assert [summary.dataset_id for summary in summaries] == ["bastion"]
+    assert summaries[0].completed == 2

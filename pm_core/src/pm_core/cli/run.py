@@ -61,6 +61,7 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
 
     config = load_config(config_path, _overrides(_parse_gpus(gpus), num_prompts))
     check_plugins(config, get_catalogue())
+    _check_mode(config)
     jobs = plan_jobs(config)
     slots = device_slots(config)
 
@@ -86,6 +87,13 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
     if layers:
         click.echo(f"    data = dataset.load(layer={layers[-1]}, space='raw', position='last')")
         click.echo("    X, y, datasets = data.X, data.y, data.datasets")
+
+
+def _check_mode(config) -> None:
+    # TODO: `labels_only` (evaluators without the model) arrives with the evaluator plugins.
+    if config.mode != "ingest":
+        msg = f"mode {config.mode!r} is not available yet: set `mode: ingest`, which runs the model"
+        raise ConfigError(msg)
 
 
 def _print_plan(config, jobs, slots) -> None:
@@ -123,9 +131,7 @@ def ingest_command(config_path: str, dataset_name: str, shard: str | None, num_p
     elif device is not None:
         config = attrs.evolve(config, model=attrs.evolve(config.model, device=device, device_map=None))
     check_plugins(config, get_catalogue())
-    if config.mode != "ingest":
-        msg = f"mode {config.mode!r} is not available yet: only `ingest` runs the model"
-        raise ConfigError(msg)
+    _check_mode(config)
     pipeline = FullIngestionPipeline(config, dataset_name, shard=_parse_shard(shard), show_progress=not no_progress)
     print_summary([pipeline.run()])
 

@@ -75,9 +75,9 @@ class ModelConfig:
     chat_template: str | None = None
     """A Jinja chat template, or the path of a file holding one, replacing the tokenizer's."""
     system_role_fallback: str = attrs.field(default="merge_into_first_user", validator=_one_of(SYSTEM_ROLE_FALLBACKS))
-    """What to do when the template rejects or drops a system turn."""
+    """Policy for a template that rejects or drops a system turn."""
     tool_fallback: str = attrs.field(default="error", validator=_one_of(("error", "inline")))
-    """What to do when the chat template cannot render tool schemas or calls: raise, or write them as text."""
+    """Policy for a template that cannot render tool schemas or calls: raise, or write them as text."""
     allow_empty_content: bool = False
     """Accept a user turn with empty content; `last` is then the final template token."""
 

@@ -23,7 +23,9 @@ def check_plugins(config: RunConfig, catalogue: Catalogue) -> None:
             raise ConfigError(msg) from None
 
 
-def resolve_layers(layers: tuple[int, ...], n_layers: int, key_path: str = "run.capture_acts_raw.layers") -> tuple[int, ...]:
+def resolve_layers(
+    layers: tuple[int, ...], n_layers: int, key_path: str = "run.capture_acts_raw.layers"
+) -> tuple[int, ...]:
     """Turn negative layer indices into absolute ones, rejecting any beyond the model's depth."""
     resolved = []
     for index, layer in enumerate(layers):

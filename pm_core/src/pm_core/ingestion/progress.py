@@ -88,7 +88,11 @@ def print_summary(summaries: Iterable, stream=None) -> None:
             human_bytes(summary.bytes),
             f"{summary.seconds:.1f}",
         )
-    (Console(file=stream) if stream is not None else console).print(table)
+    target = Console(file=stream) if stream is not None else console
+    # Piped output keeps whole table rows rather than wrapping at 80 columns.
+    if not target.is_terminal:
+        target = Console(file=stream or sys.stderr, width=120)
+    target.print(table)
 
 
 def is_interactive() -> bool:

@@ -5,7 +5,9 @@ Weights are used as loaded: no norm folding, no centring of writing weights.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +83,30 @@ def _check_device(device: str) -> None:
         raise ConfigError(msg)
 
 
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Hide transformers' own notices and GGUF progress bars unless pm logs at debug level.
+
+    The tokenizer's legacy-behaviour notice and the de-quantisation bar of a GGUF
+    file say nothing a pm user can act on; `pm -vv` shows them again.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    if logger.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    verbosity = transformers_logging.get_verbosity()
+    bars_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bars_enabled:
+            transformers_logging.enable_progress_bar()
+
+
 def load_model(config: ModelConfig, source: ModelSource) -> PreTrainedModel:
     """Load the model in eval mode on the configured device, with gradients off."""
     from transformers import AutoModelForCausalLM
@@ -96,7 +122,8 @@ def load_model(config: ModelConfig, source: ModelSource) -> PreTrainedModel:
 
     logger.info("loading model %s (gguf file %s, dtype %s)", source.location, source.gguf_file, config.dtype)
     try:
-        model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
+        with quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)
     except OSError as error:
         msg = f"model.name: cannot load {source.location!r} (gguf file {source.gguf_file!r}): {error}"
         raise ConfigError(msg) from error
@@ -112,7 +139,8 @@ def load_tokenizer(source: ModelSource) -> PreTrainedTokenizerBase:
     """Load the tokenizer, give it a pad token if it has none, and pad on the left."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source.location, **source.pretrained_kwargs())
+    with quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(source.location, **source.pretrained_kwargs())
     ensure_pad_token(tokenizer)
     tokenizer.padding_side = "left"
     return tokenizer

@@ -25,10 +25,10 @@ def tools_text(tools: Sequence[dict[str, Any]]) -> str:
 
 def call_text(message: Message) -> str:
     """Return an assistant turn's text followed by its tool calls written as JSON."""
-    calls = [
-        "<tool_call>" + json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False) + "</tool_call>"
-        for call in message.tool_calls
-    ]
+    calls = []
+    for call in message.tool_calls:
+        payload = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+        calls.append(f"<tool_call>{payload}</tool_call>")
     return "\n".join(part for part in [message.content or "", *calls] if part)
 
 
