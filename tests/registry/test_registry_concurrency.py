@@ -12,6 +12,7 @@ from pm_core.errors import StorageError
 from pm_core.registry import RunRegistry
 from pm_core.registry import connection as connection_module
 from pm_core.registry.connection import connect
+from pm_core.storage import retry
 
 N_PROCESSES = 8
 CALLS_PER_PROCESS = 50
@@ -93,7 +94,7 @@ def test_key_schedule_overlaps() -> None:
 
 def test_lock_retry_bounded(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A lock that never clears ends in StorageError after MAX_ATTEMPTS, not an endless wait."""
-    monkeypatch.setattr(connection_module, "BACKOFF_BASE_S", 0.0)
+    monkeypatch.setattr(retry, "BACKOFF_BASE_S", 0.0)
     calls = []
 
     def locked() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from pm_core.errors import StorageError
-from pm_core.storage import lance_tables, outputs
+from pm_core.storage import lance_tables, outputs, retry
 from pm_core.storage.lance_tables import BatchedTableWriter, open_table
 from pm_core.storage.outputs import OUTPUTS_SCHEMA, OutputReader, OutputWriter
 
@@ -107,7 +107,7 @@ def test_other_schema_rejected(tmp_path: Path) -> None:
 
 class TestRetryConflicts:
     def test_conflict_retried(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(lance_tables, "BACKOFF_BASE_S", 0.0)
+        monkeypatch.setattr(retry, "BACKOFF_BASE_S", 0.0)
         calls = []
 
         def commit() -> str:
@@ -120,7 +120,7 @@ class TestRetryConflicts:
         assert len(calls) == 3
 
     def test_attempts_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(lance_tables, "BACKOFF_BASE_S", 0.0)
+        monkeypatch.setattr(retry, "BACKOFF_BASE_S", 0.0)
 
         def commit() -> None:
             raise RuntimeError("Commit conflict for version 7")

@@ -10,14 +10,13 @@ wait for the busy timeout but fails it at once with "database is locked".
 from __future__ import annotations
 
 import logging
-import random
 import sqlite3
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 from pm_core.errors import StorageError
+from pm_core.storage.retry import retry_with_backoff
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +28,6 @@ BUSY_TIMEOUT_MS = 30_000
 MAX_ATTEMPTS = 8
 """Attempts per transaction when SQLite still reports the database as locked or busy."""
 
-BACKOFF_BASE_S = 0.05
-BACKOFF_MAX_S = 2.0
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -64,29 +61,22 @@ def _is_locked(error: sqlite3.OperationalError) -> bool:
 
 def retry_locked(operation: Callable[[], T], path: Path) -> T:
     """Call `operation`, retrying with bounded exponential backoff while SQLite reports a lock."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return operation()
-        except sqlite3.OperationalError as error:
-            if not _is_locked(error):
-                raise
-            if attempt == MAX_ATTEMPTS:
-                msg = (
-                    f"the run registry {str(path)!r} stayed locked through {MAX_ATTEMPTS} attempts "
-                    f"of {BUSY_TIMEOUT_MS} ms each; another process may hold a long transaction"
-                )
-                raise StorageError(msg) from error
-            delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * (0.5 + random.random())
-            logger.warning(
-                "run registry %s is locked (attempt %d of %d): %s; retrying in %.2f s",
-                path,
-                attempt,
-                MAX_ATTEMPTS,
-                error,
-                delay,
-            )
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+
+    def give_up(error: Exception) -> StorageError:
+        msg = (
+            f"the run registry {str(path)!r} stayed locked through {MAX_ATTEMPTS} attempts "
+            f"of {BUSY_TIMEOUT_MS} ms each; another process may hold a long transaction"
+        )
+        return StorageError(msg)
+
+    return retry_with_backoff(
+        operation,
+        is_retryable=lambda error: _is_locked(error),
+        give_up=give_up,
+        description=f"run registry {path} is locked",
+        catch=(sqlite3.OperationalError,),
+        max_attempts=MAX_ATTEMPTS,
+    )
 
 
 def write_transaction(connection: sqlite3.Connection, path: Path, body: Callable[[sqlite3.Connection], T]) -> T:

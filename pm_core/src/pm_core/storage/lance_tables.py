@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pyarrow as pa
 
 from pm_core.errors import StorageError
+from pm_core.storage.retry import retry_with_backoff
 
 if TYPE_CHECKING:
     from lancedb.table import Table
@@ -33,8 +32,6 @@ Rows = Mapping[str, Any] | Sequence[Mapping[str, Any]] | pa.Table | pa.RecordBat
 """Rows for `BatchedTableWriter.add`: one mapping, a sequence of mappings, or an Arrow table or batch."""
 
 MAX_ATTEMPTS = 8
-BACKOFF_BASE_S = 0.05
-BACKOFF_MAX_S = 2.0
 
 # Substrings of the lancedb 0.40 errors that mean "try again": a lost commit race, or a
 # table that another process created between our check and our create.
@@ -48,26 +45,19 @@ def _is_retryable(error: Exception) -> bool:
 
 def retry_conflicts(operation: Callable[[], T], description: str) -> T:
     """Call `operation`, retrying with bounded exponential backoff while LanceDB reports a conflict."""
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        try:
-            return operation()
-        except (OSError, RuntimeError, ValueError) as error:
-            if not _is_retryable(error):
-                raise
-            if attempt == MAX_ATTEMPTS:
-                msg = f"{description} failed after {MAX_ATTEMPTS} attempts because of concurrent writers: {error}"
-                raise StorageError(msg) from error
-            delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2 ** (attempt - 1)) * (0.5 + random.random())
-            logger.warning(
-                "%s conflicted with another writer (attempt %d of %d): %s; retrying in %.2f s",
-                description,
-                attempt,
-                MAX_ATTEMPTS,
-                error,
-                delay,
-            )
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
+
+    def give_up(error: Exception) -> StorageError:
+        msg = f"{description} failed after {MAX_ATTEMPTS} attempts because of concurrent writers: {error}"
+        return StorageError(msg)
+
+    return retry_with_backoff(
+        operation,
+        is_retryable=_is_retryable,
+        give_up=give_up,
+        description=f"{description} conflicted with another writer",
+        catch=(OSError, RuntimeError, ValueError),
+        max_attempts=MAX_ATTEMPTS,
+    )
 
 
 def open_table(database: str | os.PathLike[str], name: str, schema: pa.Schema, *, create: bool = True) -> Table:
