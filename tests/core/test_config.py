@@ -107,3 +107,21 @@ def test_positions_parse() -> None:
     assert parse_positions("-5", "p") == (-5,)
     assert parse_positions([-5, -1], "p") == (-5, -1)
     assert parse_positions(["-3", "last"], "p") == (-3, -1)
+
+
+def test_unbuilt_features_rejected(tmp_path) -> None:
+    from pm_core.config.validate import check_plugins
+    from pm_core.plugins import get_catalogue
+
+    text = MINIMAL.replace("  name: smollm2-135m-instruct", "  name: m\n  sae_configs: [{sae_release: r, sae_id: s}]")
+    with pytest.raises(ConfigError, match=r"`model.sae_configs` is not supported yet"):
+        check_plugins(load_config(write(tmp_path, text)), get_catalogue())
+
+
+def test_unknown_dataset_class_rejected(tmp_path) -> None:
+    from pm_core.config.validate import check_plugins
+    from pm_core.plugins import get_catalogue
+
+    config = load_config(write(tmp_path, MINIMAL.replace("BastionCorpusDataset", "NoSuchDataset")))
+    with pytest.raises(ConfigError, match=r"dataset 'bastion': unknown dataset 'NoSuchDataset'. Installed datasets:"):
+        check_plugins(config, get_catalogue())

@@ -70,3 +70,24 @@ def test_plugins_command_lists_distributions() -> None:
     assert "huggingface" in result.output
     assert "pm-plugins-backends" in result.output
     assert "BastionCorpusDataset" in result.output
+
+
+class ExtraCommand:
+    @hookimpl
+    def pm_register_commands(self, cli) -> None:
+        import click
+
+        @cli.command("hello-plugin")
+        def hello() -> None:
+            click.echo("hello from a plugin")
+
+
+def test_plugin_adds_cli_command() -> None:
+    import click
+
+    group = click.Group("pm")
+    manager = build_manager(extra_plugins=(ExtraCommand(),))
+    manager.hook.pm_register_commands(cli=group)
+    result = CliRunner().invoke(group, ["hello-plugin"])
+    assert result.exit_code == 0
+    assert result.output == "hello from a plugin\n"

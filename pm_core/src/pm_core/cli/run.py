@@ -75,7 +75,8 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
             raise click.ClickException(f"{failures} worker(s) failed; see {config.output_dir}/logs")
     else:
         summaries, failures = run_in_process(config, jobs, show_progress=not no_progress)
-        print_summary(summaries)
+        if summaries:
+            print_summary(summaries)
         if failures:
             lines = "\n".join(f"  {name}: {message}" for name, message in failures.items())
             raise click.ClickException(f"{len(failures)} dataset(s) failed, the others were stored:\n{lines}")

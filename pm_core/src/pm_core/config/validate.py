@@ -13,7 +13,22 @@ from pm_core.secrets import redact
 
 
 def check_plugins(config: RunConfig, catalogue: Catalogue) -> None:
-    """Raise if the backend or a dataset class is not registered by an installed plugin."""
+    """Raise if the backend or a dataset class is not registered, or the config asks for what is not built yet."""
+    # TODO: SAE encoding and attribution graphs come with their backends; until then a config
+    # that asks for them stops here rather than running without them.
+    if config.model.sae_configs:
+        msg = "`model.sae_configs` is not supported yet: SAE encoding during ingestion is not available; remove it"
+        raise ConfigError(msg)
+    if config.model.enable_attribution:
+        msg = "`model.enable_attribution: true` is not supported yet: attribution graphs are not available"
+        raise ConfigError(msg)
+    for dataset in config.datasets:
+        if dataset.evaluator_class is not None:
+            msg = (
+                f"`evaluator_class` of dataset {dataset.name!r} is not supported yet: no evaluator plugin is "
+                "available; remove it"
+            )
+            raise ConfigError(msg)
     catalogue.get("backends", config.model.backend)
     for dataset in config.datasets:
         try:

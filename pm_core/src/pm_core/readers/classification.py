@@ -148,8 +148,11 @@ class ClassificationDataset:
         return y
 
     def load_labels(self, filters: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Return run_id, dataset_id, prompt_id, status and prompt_labels of the matching runs."""
-        return [record.to_dict() for record in self.registry.runs(filters or {})]
+        """Return one dict per matching run: its registry columns, with its labels also as `prompt_labels`."""
+        records = [record.to_dict() for record in self.registry.runs(filters or {})]
+        for record in records:
+            record["prompt_labels"] = record["labels"]
+        return records
 
     def load_outputs(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
         """Return the generated text, top-k logits and input ids of the given runs."""

@@ -6,6 +6,7 @@ Weights are used as loaded: no norm folding, no centring of writing weights.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,13 +96,19 @@ def quiet_transformers() -> Iterator[None]:
     if logger.isEnabledFor(logging.DEBUG):
         yield
         return
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
     verbosity = transformers_logging.get_verbosity()
     bars_enabled = transformers_logging.is_progress_bar_enabled()
+    # The GGUF converter (transformers 4.57) calls tqdm directly, outside transformers' own switch.
+    gguf_tqdm = gguf_utils.tqdm
     transformers_logging.set_verbosity_error()
     transformers_logging.disable_progress_bar()
+    gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
     try:
         yield
     finally:
+        gguf_utils.tqdm = gguf_tqdm
         transformers_logging.set_verbosity(verbosity)
         if bars_enabled:
             transformers_logging.enable_progress_bar()
