@@ -103,7 +103,7 @@ def lazy_factory(module: str, class_name: str) -> Callable[..., Any]:
 
 
 #: (registered name, module, class, summary, config schema)
-DATASETS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+CORE_DATASETS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
     (
         "LocalFileDataset",
         "local",
@@ -141,3 +141,12 @@ DATASETS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
         _INJECAGENT_SCHEMA,
     ),
 )
+
+
+def _all_datasets() -> tuple[tuple[str, str, str, str, dict[str, Any]], ...]:
+    from pm_plugins_datasets import catalog_benchmarks, catalog_hub
+
+    return CORE_DATASETS + catalog_benchmarks.DATASETS + catalog_hub.DATASETS
+
+
+DATASETS = _all_datasets()
