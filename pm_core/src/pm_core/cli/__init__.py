@@ -41,10 +41,11 @@ def cli(verbose: int) -> None:
 
 
 def _add_commands() -> None:
-    from pm_core.cli import info, run
+    from pm_core.cli import datasets, info, run
 
     run.add_to(cli)
     info.add_to(cli)
+    datasets.add_to(cli)
 
 
 def _add_plugin_commands() -> None:

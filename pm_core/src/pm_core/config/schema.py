@@ -107,6 +107,8 @@ class RunSettings:
     storage_dtype: str = attrs.field(default="float32", validator=_one_of(("float32", "float16")))
     drop_bos: bool = True
     """Never store the BOS token's activation as a position's data."""
+    drop_cross_dataset_duplicates: str = attrs.field(default="none", validator=_one_of(("none", "exact", "normalized")))
+    """Skip a prompt whose text already occurs in a dataset listed earlier in the config (see `pm datasets overlap`)."""
     flush_every: int = attrs.field(default=256, validator=_positive)
     """Prompts buffered per worker before their rows are written and marked completed."""
 

@@ -26,6 +26,7 @@ from pm_core.ingestion.keys import processing_fingerprint, run_key
 from pm_core.ingestion.progress import ProgressReporter
 from pm_core.ingestion.runner import PromptRunner, RunnerStats
 from pm_core.ingestion.sink import ResultSink
+from pm_core.overlap import earlier_keys, text_key
 from pm_core.plugins import Catalogue, get_catalogue
 from pm_core.registry import RunItem, RunRegistry
 from pm_core.secrets import redact
@@ -34,7 +35,7 @@ from pm_core.types import CaptureRequest, PromptSpec
 logger = logging.getLogger(__name__)
 
 #: Rejected rows that are a property of the data, not an error: recorded as skipped.
-SKIP_REASONS = frozenset({"empty_prompt", "over_max_context_length"})
+SKIP_REASONS = frozenset({"empty_prompt", "over_max_context_length", "cross_dataset_duplicate"})
 REGISTER_CHUNK = 1024
 
 
@@ -120,14 +121,39 @@ class FullIngestionPipeline:
         return summary
 
     def _read_prompts(self):
-        dataset_config = self.dataset_config
+        items = self._iter_dataset(self.dataset_config, shard=self.shard)
+        mode = self.config.run.drop_cross_dataset_duplicates
+        if mode == "none":
+            yield from items
+            return
+
+        normalized = mode == "normalized"
+        earlier = []
+        for dataset_config in self.config.datasets:
+            if dataset_config.name == self.dataset_config.name:
+                break
+            specs = [item for item in self._iter_dataset(dataset_config) if isinstance(item, PromptSpec)]
+            earlier.append((dataset_config.name, specs))
+        seen = earlier_keys(earlier, normalized)
+        for item in items:
+            match = seen.get(text_key(item, normalized)) if isinstance(item, PromptSpec) else None
+            if match is None:
+                yield item
+                continue
+            message = (
+                f"prompt {item.prompt_id!r} of dataset {item.dataset_id!r} duplicates prompt {match[1]!r} "
+                f"of dataset {match[0]!r} ({mode} text match)"
+            )
+            yield RejectedRow(item.prompt_id, item.dataset_id, "cross_dataset_duplicate", message)
+
+    def _iter_dataset(self, dataset_config: DatasetConfig, shard: tuple[int, int] | None = None):
         try:
             dataset = self.catalogue.create("datasets", dataset_config.class_name, **dataset_config.params)
         except TypeError as error:
             msg = f"dataset {dataset_config.name!r} ({dataset_config.class_name}): invalid params: {error}"
             raise ConfigError(msg) from error
         limit = dataset_config.num_prompts or self.config.num_prompts
-        yield from dataset.iter_prompts(dataset_config.name, limit=limit, shard=self.shard)
+        yield from dataset.iter_prompts(dataset_config.name, limit=limit, shard=shard)
 
     def _register(self, registry: RunRegistry, items: list, config_id: str, summary: DatasetSummary):
         fingerprint = processing_fingerprint(self.config)
