@@ -100,7 +100,13 @@ class HFDataset(RowDataset):
             return iter_files_records(self.files)
         return self._iter_hub_records()
 
-    def _iter_hub_records(self) -> Iterator[dict[str, Any]]:
+    def _hub_load_options(self) -> dict[str, Any]:
+        """Return extra keyword arguments for `datasets.load_dataset`, such as a CSV reader's `delimiter`."""
+        return {}
+
+    def _iter_hub_records(self, split: str | None = None) -> Iterator[dict[str, Any]]:
+        """Stream the rows of `split` (default: `self.split`) from the hub."""
+        split = self.split if split is None else split
         try:
             import datasets
         except ImportError as error:
@@ -112,17 +118,18 @@ class HFDataset(RowDataset):
 
         from pm_core.secrets import hf_token
 
-        logger.info("streaming hub dataset %s (subset %s, split %s)", self.hub_id, self.subset, self.split)
+        logger.info("streaming hub dataset %s (subset %s, split %s)", self.hub_id, self.subset, split)
         # NOTE: streaming keeps `limit` from downloading the whole split; this path
         # has only run against a stand-in for `datasets.load_dataset`, never the hub.
         rows = datasets.load_dataset(
             self.hub_id,
             name=self.subset,
-            split=self.split,
+            split=split,
             data_files=self.data_files,
             revision=self.revision,
             token=hf_token(),
             streaming=True,
+            **self._hub_load_options(),
         )
         yield from rows
 
