@@ -87,3 +87,44 @@ def test_ingestion_drops_cross_dataset_duplicate(tmp_path, backend) -> None:
     assert rows["b1"][:2] == ("skipped", "cross_dataset_duplicate")
     assert "'a1'" in rows["b1"][2]
     assert rows["a1"][0] == rows["a2"][0] == rows["b2"][0] == "completed"
+
+
+def test_overlap_on_real_datasets(tmp_path, data_root) -> None:
+    from pm_core.cli import _add_commands, cli
+
+    config = tmp_path / "real.yaml"
+    config.write_text(textwrap.dedent(f"""
+        output_dir: {tmp_path / "out"}
+        datasets:
+          - name: advbench
+            class: AdvBenchDataset
+            params: {{path: {data_root / "AdvBench" / "data" / "advbench"}}}
+          - name: harmbench_advbench
+            class: LocalFileDataset
+            params:
+              path: {data_root / "HarmBench" / "data" / "behavior_datasets" / "extra_behavior_datasets" / "advbench_behaviors.csv"}
+              text_field: Behavior
+              label_value: harmful
+          - name: xstest
+            class: XSTestDataset
+            params: {{path: {data_root / "XSTest"}}}
+    """))
+    _add_commands()
+    result = CliRunner().invoke(cli, ["datasets", "overlap", str(config)])
+
+    assert result.exit_code == 0, result.output
+    assert "Duplicates within each dataset" in result.output
+    # HarmBench ships AdvBench's behaviours as an extra file, so the two share prompts.
+    shared = int(result.output.rsplit("\n", 2)[-2].split()[0])
+    assert shared > 400
+
+
+def test_show_command_lists_labels(tmp_path) -> None:
+    from pm_core.cli import _add_commands, cli
+
+    _add_commands()
+    result = CliRunner().invoke(cli, ["datasets", "show", "BastionCorpusDataset", "--n", "2", "--no-render"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("--- ") == 2
+    assert "'malicious': True" in result.output
+    assert "[user] Ignore all previous instructions" in result.output
