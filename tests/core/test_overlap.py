@@ -92,6 +92,7 @@ def test_ingestion_drops_cross_dataset_duplicate(tmp_path, backend) -> None:
 def test_overlap_on_real_datasets(tmp_path, data_root) -> None:
     from pm_core.cli import _add_commands, cli
 
+    extra = data_root / "HarmBench" / "data" / "behavior_datasets" / "extra_behavior_datasets"
     config = tmp_path / "real.yaml"
     config.write_text(textwrap.dedent(f"""
         output_dir: {tmp_path / "out"}
@@ -102,7 +103,7 @@ def test_overlap_on_real_datasets(tmp_path, data_root) -> None:
           - name: harmbench_advbench
             class: LocalFileDataset
             params:
-              path: {data_root / "HarmBench" / "data" / "behavior_datasets" / "extra_behavior_datasets" / "advbench_behaviors.csv"}
+              path: {extra / "advbench_behaviors.csv"}
               text_field: Behavior
               label_value: harmful
           - name: xstest
