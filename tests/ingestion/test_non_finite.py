@@ -69,3 +69,37 @@ def test_non_finite_sample_failed_others_stored(tmp_path, backend, monkeypatch) 
         assert data.X.shape == (7, 576)
         assert np.isfinite(data.X).all()
         assert POISONED_ID not in data.prompt_ids.tolist()
+
+
+def test_float16_overflow_fails_one_prompt(tmp_path, backend) -> None:
+    source = tmp_path / "prompts.jsonl"
+    source.write_text("".join(json.dumps({"id": str(i), "text": f"Prompt number {i} is here.", "label": 0}) + "\n"
+                              for i in range(3)))
+    config = parse_config({
+        "model": {"template": "none"},
+        "run": {"capture_acts_raw": {"layers": [4], "positions": ["last"]}, "topk_logits": 0,
+                "storage_dtype": "float16"},
+        "output_dir": str(tmp_path / "out"),
+        "datasets": [{"name": "numbers", "class": "LocalFileDataset",
+                      "params": {"path": str(source), "id_field": "id", "label_field": "label", "raw": True}}],
+    })
+
+    def overflow(module, args, output):
+        # 1e6 is finite in float32 but beyond float16's maximum of 65504.
+        hidden = (output[0] if isinstance(output, tuple) else output).clone()
+        hidden[0] = 1e6
+        return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+    handle = backend.blocks[4].register_forward_hook(overflow)
+    try:
+        summary = FullIngestionPipeline(config, "numbers", backend=backend, show_progress=False).run()
+    finally:
+        handle.remove()
+
+    assert summary.failed == 1
+    assert summary.completed == 2
+    assert summary.reasons == {"non_finite_activation": 1}
+    assert "float16" in summary.examples["non_finite_activation"]
+    data = ClassificationDataset.from_path(tmp_path / "out").load(layer=4, position="last")
+    assert data.X.shape == (2, 576)
+    assert np.isfinite(data.X).all()

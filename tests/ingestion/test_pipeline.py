@@ -183,6 +183,7 @@ def test_bad_input_recorded_rest_goes_on(tmp_path, backend) -> None:
     assert summary.completed == 2
     assert rows["good-1"]["status"] == "completed"
     assert rows["good-2"]["status"] == "completed"
+    assert rows["empty"]["status"] == "skipped"
     assert rows["empty"]["reason"] == "empty_prompt"
     assert rows["bad-role"]["status"] == "failed"
     assert "wizard" in rows["bad-role"]["message"]
@@ -245,3 +246,25 @@ def test_broken_dataset_others_still_run(tmp_path, backend, monkeypatch) -> None
     assert "'maybe'" in failures["broken"]
     assert [summary.dataset_id for summary in summaries] == ["bastion"]
     assert summaries[0].completed == 2
+
+
+def test_run_fails_when_nothing_stored(tmp_path) -> None:
+    from click.testing import CliRunner
+    from pm_core.cli import _add_commands, cli
+
+    source = tmp_path / "roles.jsonl"
+    source.write_text("".join(json.dumps({"messages": [{"role": "wizard", "content": f"hi {i}"}], "label": 0}) + "\n"
+                              for i in range(2)))
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"output_dir: {tmp_path / 'out'}\n"
+        "datasets:\n"
+        f"  - {{name: roles, class: LocalFileDataset, params: {{path: {source}, messages_field: messages, "
+        "label_field: label}}\n"
+    )
+    _add_commands()
+    result = CliRunner().invoke(cli, ["run", str(config), "--no-progress"])
+
+    assert result.exit_code == 1
+    assert "all 2 prompt(s) that ran failed and nothing is stored" in result.output
+    assert "invalid_message" in result.output

@@ -34,7 +34,9 @@ def plugins_command() -> None:
 
 @click.command("status")
 @click.argument("output_dir", type=click.Path(file_okay=False))
-def status_command(output_dir: str) -> None:
+@click.option("--details", is_flag=True, help="Also list each skipped or failed prompt with its message.")
+@click.option("--limit", default=50, show_default=True, help="Maximum prompts listed per status with --details.")
+def status_command(output_dir: str, details: bool, limit: int) -> None:
     """Show how many prompts of each dataset are completed, skipped, failed or pending."""
     from pm_core.registry import RunRegistry
 
@@ -57,9 +59,21 @@ def status_command(output_dir: str) -> None:
         reason_table = Table(title="Skipped and failed, by reason")
         for column in ("dataset", "status", "reason", "count"):
             reason_table.add_column(column)
-        for (dataset_id, status, reason), count in sorted(reasons.items()):
+        for (dataset_id, status, reason), count in sorted(reasons.items(), key=str):
             reason_table.add_row(dataset_id, status, reason or "", str(count))
         _console().print(reason_table)
+
+    if details:
+        for status in ("failed", "skipped"):
+            records = registry.runs({"status": status})
+            if not records:
+                continue
+            detail_table = Table(title=f"{status.capitalize()} prompts ({min(limit, len(records))} of {len(records)})")
+            for column in ("dataset", "prompt", "reason", "message"):
+                detail_table.add_column(column)
+            for record in records[:limit]:
+                detail_table.add_row(record.dataset_id, record.prompt_id, record.reason or "", record.message or "")
+            _console().print(detail_table)
 
 
 @click.command("debug-info")

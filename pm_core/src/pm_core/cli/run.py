@@ -57,7 +57,7 @@ def _overrides(gpus: tuple[int, ...] | None, num_prompts: int | None) -> dict:
 def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: int | None, no_progress: bool) -> None:
     """Run every dataset of CONFIG through the model and store what it captures."""
     from pm_core.ingestion.executor import device_slots, plan_jobs, run_in_process, run_workers
-    from pm_core.ingestion.progress import print_summary
+    from pm_core.ingestion.progress import print_reasons, print_summary
 
     config = load_config(config_path, _overrides(_parse_gpus(gpus), num_prompts))
     check_plugins(config, get_catalogue())
@@ -77,9 +77,12 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
         summaries, failures = run_in_process(config, jobs, show_progress=not no_progress)
         if summaries:
             print_summary(summaries)
+            print_reasons(summaries)
         if failures:
             lines = "\n".join(f"  {name}: {message}" for name, message in failures.items())
-            raise click.ClickException(f"{len(failures)} dataset(s) failed, the others were stored:\n{lines}")
+            stored = "the others were stored" if summaries else "nothing was stored"
+            raise click.ClickException(f"{len(failures)} dataset(s) failed, {stored}:\n{lines}")
+        _check_some_completed(summaries)
 
     click.echo(f"Stored in {config.output_dir}. Load it in Python with:")
     click.echo("    from pm_core import ClassificationDataset")
@@ -88,6 +91,15 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
     if layers:
         click.echo(f"    data = dataset.load(layer={layers[-1]}, space='raw', position='last')")
         click.echo("    X, y, datasets = data.X, data.y, data.datasets")
+
+
+def _check_some_completed(summaries) -> None:
+    """Exit non-zero when prompts failed and none is stored, so scripts notice a run that did nothing."""
+    failed = sum(summary.failed for summary in summaries)
+    stored = sum(summary.completed + summary.already_done for summary in summaries)
+    if failed and not stored:
+        msg = f"all {failed} prompt(s) that ran failed and nothing is stored; see the reasons above"
+        raise click.ClickException(msg)
 
 
 def _check_mode(config) -> None:
@@ -124,7 +136,7 @@ def ingest_command(config_path: str, dataset_name: str, shard: str | None, num_p
                    device: str | None, no_progress: bool) -> None:
     """Process one dataset of a config in this process (one worker)."""
     from pm_core.ingestion.pipeline import FullIngestionPipeline
-    from pm_core.ingestion.progress import print_summary
+    from pm_core.ingestion.progress import print_reasons, print_summary
 
     config = load_config(config_path, _overrides(None, num_prompts))
     if device == "auto":
@@ -134,7 +146,10 @@ def ingest_command(config_path: str, dataset_name: str, shard: str | None, num_p
     check_plugins(config, get_catalogue())
     _check_mode(config)
     pipeline = FullIngestionPipeline(config, dataset_name, shard=_parse_shard(shard), show_progress=not no_progress)
-    print_summary([pipeline.run()])
+    summaries = [pipeline.run()]
+    print_summary(summaries)
+    print_reasons(summaries)
+    _check_some_completed(summaries)
 
 
 def add_to(group: click.Group) -> None:

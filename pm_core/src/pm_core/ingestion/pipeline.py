@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError
 from pm_core.ingestion.keys import processing_fingerprint, run_key
 from pm_core.ingestion.progress import ProgressReporter
+from pm_core.ingestion.reasons import SKIP_REASONS
 from pm_core.ingestion.runner import PromptRunner, RunnerStats
 from pm_core.ingestion.sink import ResultSink
 from pm_core.overlap import earlier_keys, text_key
@@ -34,8 +36,6 @@ from pm_core.types import CaptureRequest, PromptSpec
 
 logger = logging.getLogger(__name__)
 
-#: Rejected rows that are a property of the data, not an error: recorded as skipped.
-SKIP_REASONS = frozenset({"empty_prompt", "over_max_context_length", "cross_dataset_duplicate"})
 REGISTER_CHUNK = 1024
 
 
@@ -52,6 +52,9 @@ class DatasetSummary:
     bytes: int = 0
     seconds: float = 0.0
     forward_passes: int = 0
+    #: Skipped and failed prompts per reason, with the first message seen for each.
+    reasons: Counter = attrs.field(factory=Counter)
+    examples: dict[str, str] = attrs.field(factory=dict)
 
 
 def build_request(config: RunConfig, n_layers: int) -> CaptureRequest:
@@ -193,6 +196,8 @@ class FullIngestionPipeline:
         else:
             registry.mark_failed(run_id, row.reason, row.message)
             summary.failed += 1
+        summary.reasons[row.reason] += 1
+        summary.examples.setdefault(row.reason, row.message)
         logger.info("%s: %s", row.reason, row.message)
 
     def _process(self, registry: RunRegistry, pending: list[tuple[str, PromptSpec]], summary: DatasetSummary) -> None:
@@ -233,3 +238,6 @@ class FullIngestionPipeline:
         summary.failed += runner.stats.failed
         summary.rows += sink.rows_written
         summary.bytes += sink.bytes_written
+        summary.reasons.update(runner.stats.reasons)
+        for reason, message in runner.stats.examples.items():
+            summary.examples.setdefault(reason, message)

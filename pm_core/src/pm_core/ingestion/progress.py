@@ -95,5 +95,16 @@ def print_summary(summaries: Iterable, stream=None) -> None:
     target.print(table)
 
 
-def is_interactive() -> bool:
-    return sys.stderr.isatty()
+def print_reasons(summaries: Iterable) -> None:
+    """Print, per dataset, how many prompts were skipped or failed for each reason, with one example message."""
+    rows = [(summary.dataset_id, reason, count, summary.examples.get(reason, ""))
+            for summary in summaries for reason, count in sorted(summary.reasons.items())]
+    if not rows:
+        return
+    table = Table(title="Skipped and failed prompts, by reason (see `pm status OUTPUT_DIR --details`)")
+    for column in ("dataset", "reason", "count", "example"):
+        table.add_column(column, justify="right" if column == "count" else "left")
+    for dataset_id, reason, count, example in rows:
+        table.add_row(dataset_id, reason, str(count), example)
+    target = console if console.is_terminal else Console(file=sys.stderr, width=160)
+    target.print(table)

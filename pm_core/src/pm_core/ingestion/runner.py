@@ -17,6 +17,7 @@ import attrs
 from pm_core.backend import Backend
 from pm_core.errors import ConfigError, PromptError
 from pm_core.ingestion.batching import plan_batches
+from pm_core.ingestion.reasons import SKIP_REASONS
 from pm_core.ingestion.sink import ResultSink
 from pm_core.registry import RunRegistry
 from pm_core.types import CaptureRequest, PromptResult, PromptSpec, RenderedPrompt
@@ -33,6 +34,12 @@ class RunnerStats:
     failed: int = 0
     forward_passes: int = 0
     reasons: Counter = attrs.field(factory=Counter)
+    #: The first message seen for each reason, to show one example per reason.
+    examples: dict[str, str] = attrs.field(factory=dict)
+
+    def record(self, reason: str, message: str) -> None:
+        self.reasons[reason] += 1
+        self.examples.setdefault(reason, message)
 
 
 class PromptRunner:
@@ -85,7 +92,10 @@ class PromptRunner:
             # `system_role_fallback: error`) stops the run before any forward pass.
             raise
         except PromptError as error:
-            self._fail(run_id, spec, error.reason, str(error))
+            if error.reason in SKIP_REASONS:
+                self._skip(run_id, error.reason, str(error))
+            else:
+                self._fail(run_id, spec, error.reason, str(error))
             self.on_progress(1)
             return None
 
@@ -121,11 +131,15 @@ class PromptRunner:
         self.on_progress(len(batch))
 
     def _store(self, run_id: str, result: PromptResult) -> None:
+        spec = result.prompt.spec
         if result.ok:
-            self.sink.add(run_id, result)
+            try:
+                self.sink.add(run_id, result)
+            except PromptError as error:
+                self._fail(run_id, spec, error.reason, str(error))
+                return
             self.stats.completed += 1
             return
-        spec = result.prompt.spec
         message = result.error_message or f"prompt {spec.prompt_id!r}: {result.error_reason}"
         self._fail(run_id, spec, result.error_reason, message)
 
@@ -133,10 +147,10 @@ class PromptRunner:
         logger.info("prompt %s of %s failed (%s): %s", spec.prompt_id, spec.dataset_id, reason, message)
         self.registry.mark_failed(run_id, reason, message)
         self.stats.failed += 1
-        self.stats.reasons[reason] += 1
+        self.stats.record(reason, message)
 
     def _skip(self, run_id: str, reason: str, message: str) -> None:
         logger.info("skipped: %s", message)
         self.registry.mark_skipped(run_id, reason, message)
         self.stats.skipped += 1
-        self.stats.reasons[reason] += 1
+        self.stats.record(reason, message)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from pm_core.errors import PromptError
+from pm_core.ingestion.reasons import NON_FINITE
 from pm_core.registry import RunRegistry
 from pm_core.storage.activations import ActivationWriter
 from pm_core.storage.outputs import OutputWriter
@@ -39,6 +41,7 @@ class ResultSink:
         self.request = request
         self.run_metadata = run_metadata
         self.flush_every = flush_every
+        self.storage_dtype = np.dtype(storage_dtype)
         self.shard_id = f"{shard_prefix}-{uuid.uuid4().hex[:8]}"
         self.activations = None
         if request.sites:
@@ -56,9 +59,13 @@ class ResultSink:
         self.bytes_written = 0
 
     def add(self, run_id: str, result: PromptResult) -> None:
-        """Buffer one successful result; flush when the buffer is full."""
+        """Buffer one successful result; flush when the buffer is full.
+
+        Raises `PromptError` (`non_finite_activation`) when a value that is finite in the
+        model's dtype overflows the storage dtype, and buffers nothing of that prompt.
+        """
         if self.activations is not None:
-            stacked = {site: result.activations[site][np.newaxis] for site in self.request.sites}
+            stacked = {site: self._cast(result, site)[np.newaxis] for site in self.request.sites}
             self.activations.append(
                 [run_id],
                 stacked,
@@ -82,6 +89,18 @@ class ResultSink:
         self._pending.append((run_id, metadata))
         if len(self._pending) >= self.flush_every:
             self.flush()
+
+    def _cast(self, result: PromptResult, site: tuple[str, int]) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            values = result.activations[site].astype(self.storage_dtype, copy=False)
+        if not np.isfinite(values).all():
+            spec = result.prompt.spec
+            msg = (
+                f"prompt {spec.prompt_id!r} of dataset {spec.dataset_id!r}: activations at {site[0]} layer {site[1]} "
+                f"overflow the storage dtype {self.storage_dtype}; store float32 with `run.storage_dtype: float32`"
+            )
+            raise PromptError(NON_FINITE, msg)
+        return values
 
     def flush(self) -> int:
         """Write buffered rows to disk, then mark their runs completed; return how many."""

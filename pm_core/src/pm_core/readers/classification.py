@@ -13,6 +13,7 @@ however many times a killed run was repeated.
 from __future__ import annotations
 
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,8 @@ import numpy as np
 
 from pm_core.config.load import parse_positions
 from pm_core.errors import ConfigError, StorageError
+
+logger = logging.getLogger(__name__)
 
 
 @attrs.define
@@ -38,6 +41,8 @@ class ClassificationData:
     run_ids: np.ndarray
     metadata: dict[str, Any]
     prompt_ids: np.ndarray | None = None
+    #: Shape (n_prompts, n_positions): whether each requested position was a real token of the prompt.
+    valid: np.ndarray | None = None
 
 
 class ClassificationDataset:
@@ -67,12 +72,17 @@ class ClassificationDataset:
         datasets: list[str] | None = None,
         pool: str = "mean",
         return_sparse: bool = False,
+        keep_invalid: bool = False,
     ) -> ClassificationData:
         """Load one layer's activations at `position` for every completed prompt.
 
         `position` is `last`, an offset such as `-5`, or a list of offsets. For a list,
         `pool="mean"` averages the valid positions of each prompt and `pool="concat"`
-        concatenates them (invalid positions stay zero).
+        concatenates them. A position is invalid when the prompt is shorter than the
+        offset (or the offset lands on BOS). Prompts without the data asked for are
+        dropped with a warning: with no valid position for `mean` or a single offset,
+        with any invalid position for `concat`. `keep_invalid=True` keeps them as
+        zeros, and `data.valid` tells which positions are real.
         """
         if space != "raw":
             msg = f"space {space!r} is not stored in this output directory yet: only 'raw' is available"
@@ -89,11 +99,26 @@ class ClassificationDataset:
         offsets = list(parse_positions(position, "position"))
         reader = ActivationReader(self.output_dir)
         absolute_layer = self._resolve_layer(reader, hook_point, layer)
-        rows = self.registry.completed_rows(dataset_ids=datasets)
-        has_rows = rows["row"] >= 0
-        rows = {key: np.asarray(values)[has_rows] for key, values in rows.items()}
+        site = (hook_point, absolute_layer)
+        shards = reader.shards_with(site, offsets)
+        if not shards:
+            msg = (
+                f"position(s) {offsets} are not stored at {hook_point!r} layer {absolute_layer} in "
+                f"{str(self.output_dir)!r}; stored offsets: {reader.all_offsets()}"
+            )
+            raise ConfigError(msg)
+        rows = self._latest_rows(self.registry.completed_rows(dataset_ids=datasets), shards)
 
-        values, valid = reader.read((hook_point, absolute_layer), offsets, rows["shard"], rows["row"])
+        values, valid = reader.read(site, offsets, rows["shard"], rows["row"])
+        usable = valid.all(axis=1) if pool == "concat" else valid.any(axis=1)
+        if not keep_invalid and not usable.all():
+            logger.warning(
+                "dropped %d of %d prompts shorter than position %s (pass keep_invalid=True to keep them as zeros)",
+                int((~usable).sum()), len(usable), position,
+            )
+            values, valid = values[usable], valid[usable]
+            rows = {key: column[usable] for key, column in rows.items()}
+
         X = _pool(values, valid, pool)
         y = self._labels(rows["labels"], rows["dataset_id"])
         return ClassificationData(
@@ -102,21 +127,39 @@ class ClassificationDataset:
             datasets=np.asarray(rows["dataset_id"], dtype=object),
             run_ids=np.asarray(rows["run_id"], dtype=object),
             prompt_ids=np.asarray(rows["prompt_id"], dtype=object),
+            valid=valid,
             metadata={
                 "layer": absolute_layer,
                 "hook_point": hook_point,
                 "positions": offsets,
                 "pool": pool,
                 "space": space,
-                "valid_positions": valid,
                 "label_key": self.label_key,
             },
         )
 
+    @staticmethod
+    def _latest_rows(rows: dict[str, np.ndarray], shards: set[str]) -> dict[str, np.ndarray]:
+        """Keep rows in `shards`, and per prompt only the newest run that has one.
+
+        A changed config makes new runs that supersede older completed ones, and both
+        stay completed; the newest run whose shard has the requested data wins.
+        """
+        in_shards = np.fromiter((shard in shards for shard in rows["shard"]), dtype=bool, count=len(rows["shard"]))
+        rows = {key: column[in_shards & (rows["row"] >= 0)] for key, column in rows.items()}
+        # Rows come in registry insertion order, so the last occurrence of a prompt is its newest run.
+        newest: dict[tuple[str, str], int] = {}
+        for index, key in enumerate(zip(rows["dataset_id"], rows["prompt_id"], strict=True)):
+            newest[key] = index
+        if len(newest) == len(rows["run_id"]):
+            return rows
+        keep = np.fromiter(sorted(newest.values()), dtype=np.int64)
+        return {key: column[keep] for key, column in rows.items()}
+
     def _resolve_layer(self, reader, hook_point: str, layer: int) -> int:
-        stored = sorted(stored_layer for hook, stored_layer in reader.sites() if hook == hook_point)
+        stored = sorted(stored_layer for hook, stored_layer in reader.all_sites() if hook == hook_point)
         if not stored:
-            sites = ", ".join(f"{hook}@{stored_layer}" for hook, stored_layer in sorted(reader.sites())) or "none"
+            sites = ", ".join(f"{hook}@{stored_layer}" for hook, stored_layer in reader.all_sites()) or "none"
             msg = f"no activations stored at hook point {hook_point!r}; stored sites: {sites}"
             raise ConfigError(msg)
         n_layers = self._stored_n_layers()
@@ -173,7 +216,10 @@ class ClassificationDataset:
 
     def lodo_splits(self, data: ClassificationData) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
         """Yield `(held_out_dataset, train_indices, test_indices)` for each dataset in turn."""
-        for name in sorted(set(data.datasets.tolist())):
+        names = sorted(set(data.datasets.tolist()))
+        if len(names) < 2:
+            logger.warning("leave-one-dataset-out needs at least two datasets; found %s", names)
+        for name in names:
             test = np.flatnonzero(data.datasets == name)
             train = np.flatnonzero(data.datasets != name)
             yield name, train, test

@@ -77,6 +77,22 @@ class ActivationReader:
     def _shard_offsets(self, shard: str) -> tuple[int, ...]:
         return tuple(int(offset) for offset in self._group(shard).attrs["offsets"])
 
+    def shards_with(self, site: Site, offsets: Sequence[int]) -> set[str]:
+        """Return the shards that store `site` at every one of `offsets`."""
+        return {
+            shard
+            for shard in self.shards()
+            if site in self._shard_sites(shard) and set(offsets) <= set(self._shard_offsets(shard))
+        }
+
+    def all_sites(self) -> list[Site]:
+        """Return the sites stored in any shard, sorted."""
+        return sorted({site for shard in self.shards() for site in self._shard_sites(shard)})
+
+    def all_offsets(self) -> list[int]:
+        """Return the offsets stored in any shard, sorted."""
+        return sorted({offset for shard in self.shards() for offset in self._shard_offsets(shard)})
+
     def sites(self) -> list[Site]:
         """Return the sites stored in every shard, sorted."""
         shards = self.shards()
