@@ -110,9 +110,8 @@ def run_bare(model, prompts: list[list[int]], pad_id: int, max_new_tokens: int) 
 
 
 def measure_load() -> float:
-    from pm_core.storage.bench import write_synthetic
-
     from pm_core import ClassificationDataset
+    from pm_core.storage.bench import write_synthetic
 
     with tempfile.TemporaryDirectory() as output_dir:
         write_synthetic(output_dir, n_rows=100_000, d=576, offsets=(-1,))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from backend_helpers import hook_count, raw_prompt, user_prompt
+
 from pm_core.config.schema import ModelConfig
 from pm_core.types import CaptureRequest
 from pm_plugins_backends.huggingface.positions import pad_batch, plan_positions

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from backend_helpers import hook_count, raw_prompt, user_prompt
+
 from pm_core.types import CaptureRequest
 
 SEA_IDS = [1, 19161, 582, 2229, 563, 260, 3426, 42]

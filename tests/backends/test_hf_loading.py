@@ -6,11 +6,11 @@ import importlib.metadata
 import logging
 
 import pytest
+
 from pm_core.config.schema import ModelConfig
 from pm_core.errors import ConfigError
-from pm_plugins_backends.huggingface import loading
-
 from pm_plugins_backends import default_model
+from pm_plugins_backends.huggingface import loading
 
 SECRET = "hf_test_secret_value_123"
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from backend_helpers import raw_prompt, user_prompt
+
 from pm_core.config.schema import ModelConfig
 from pm_core.errors import PromptError, TemplateError
 from pm_core.types import Message, PromptSpec

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+
 from pm_core.config.load import load_config, parse_positions
 from pm_core.config.validate import resolve_layers
 from pm_core.errors import ConfigError

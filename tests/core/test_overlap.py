@@ -6,6 +6,7 @@ import json
 import textwrap
 
 from click.testing import CliRunner
+
 from pm_core.overlap import find_overlaps, normalize
 from pm_core.types import PromptSpec
 

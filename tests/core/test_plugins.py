@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+
 from pm_core.errors import PluginError, UnknownNameError
 from pm_core.hookspecs import hookimpl
 from pm_core.plugins import Catalogue, build_manager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from pm_core.errors import DataError
 from pm_core.types import CompactGraph, FeatureInfo, Message, PromptSpec, ToolCall
 

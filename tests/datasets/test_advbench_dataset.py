@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pm_core.errors import ConfigError, DataError
 from pm_plugins_datasets.advbench import AdvBenchDataset
 

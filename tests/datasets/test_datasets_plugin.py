@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from pm_core.plugins import get_catalogue, reset_catalogue
 
 NAMES = [

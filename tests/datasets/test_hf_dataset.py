@@ -8,6 +8,7 @@ import types
 from collections import Counter
 
 import pytest
+
 from pm_core.errors import ConfigError, DataError
 from pm_plugins_datasets.hub_layout import find_split_files
 from pm_plugins_datasets.huggingface import HFDataset

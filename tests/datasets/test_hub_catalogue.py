@@ -6,6 +6,7 @@ import sys
 import types
 
 import pytest
+
 from pm_core.plugins import get_catalogue, reset_catalogue
 
 TOKEN = "hf_test_token_value"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError
 from pm_core.plugins import get_catalogue, reset_catalogue

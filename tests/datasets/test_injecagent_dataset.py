@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from pm_core.errors import ConfigError, DataError
 from pm_plugins_datasets.injecagent import InjecAgentDataset
 

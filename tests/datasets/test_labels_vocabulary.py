@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from pm_core.errors import DataError
 from pm_core.labels import to_malicious, to_malicious_array
 from pm_plugins_datasets.local import LocalFileDataset

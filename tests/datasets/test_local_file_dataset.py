@@ -7,6 +7,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError, DataError
 from pm_core.types import PromptSpec

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError
 from pm_core.types import PromptSpec

@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from pm_core.errors import ConfigError
 from pm_core.plugins import get_catalogue, reset_catalogue
 from pm_plugins_datasets.bipia import BIPIADataset

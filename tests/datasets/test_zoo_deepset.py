@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
 from pm_core.errors import ConfigError
 from pm_core.plugins import get_catalogue, reset_catalogue
 from pm_plugins_datasets.deepset import DeepsetPromptInjectionsDataset

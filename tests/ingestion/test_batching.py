@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from pm_core.errors import ConfigError
 from pm_core.ingestion.batching import plan_batches
 

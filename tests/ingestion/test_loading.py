@@ -7,11 +7,11 @@ import logging
 
 import numpy as np
 import pytest
+
+from pm_core import ClassificationDataset
 from pm_core.config.load import parse_config
 from pm_core.errors import ConfigError
 from pm_core.ingestion.pipeline import FullIngestionPipeline
-
-from pm_core import ClassificationDataset
 
 
 def ingest_texts(output_dir, backend, texts, capture, name="texts"):

@@ -6,11 +6,11 @@ import json
 import sqlite3
 
 import numpy as np
+
+from pm_core import ClassificationDataset
 from pm_core.config.load import parse_config
 from pm_core.ingestion.pipeline import FullIngestionPipeline
 from pm_core.storage.activation_reader import ActivationReader
-
-from pm_core import ClassificationDataset
 
 POISONED_ID = "7"
 

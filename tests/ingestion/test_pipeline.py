@@ -8,11 +8,11 @@ import sqlite3
 import attrs
 import numpy as np
 import pytest
+
+from pm_core import ClassificationDataset
 from pm_core.config.load import parse_config
 from pm_core.ingestion.pipeline import FullIngestionPipeline
 from pm_plugins_backends.huggingface.backend import HuggingFaceBackend
-
-from pm_core import ClassificationDataset
 
 
 def make_config(output_dir, datasets, model=None, **run):
@@ -250,6 +250,7 @@ def test_broken_dataset_others_still_run(tmp_path, backend, monkeypatch) -> None
 
 def test_run_fails_when_nothing_stored(tmp_path) -> None:
     from click.testing import CliRunner
+
     from pm_core.cli import _add_commands, cli
 
     source = tmp_path / "roles.jsonl"

@@ -6,6 +6,7 @@ import io
 import logging
 
 import pytest
+
 from pm_core.config.load import parse_config
 from pm_core.config.validate import config_snapshot
 from pm_core.ingestion.pipeline import FullIngestionPipeline
@@ -25,6 +26,7 @@ def test_token_read_from_dotenv(tmp_path, monkeypatch) -> None:
 
 def test_token_reaches_hub_client(monkeypatch, default_model_installed) -> None:
     import transformers
+
     from pm_core.config.schema import ModelConfig
     from pm_core.plugins import get_catalogue
 

@@ -8,6 +8,7 @@ import traceback
 from pathlib import Path
 
 import pytest
+
 from pm_core.errors import StorageError
 from pm_core.registry import RunRegistry
 from pm_core.registry import connection as connection_module

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from pm_core.registry import REGISTRY_FILE, RunItem, RunRegistry, UnknownRunError
 from pm_core.registry.migrations import MIGRATIONS, applied_migrations, apply_migrations
 from pm_core.registry.runs import SUPERSEDED_RUN_SQL

@@ -7,6 +7,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
+
 from pm_core.registry import RunItem, RunRegistry
 from pm_core.storage import ActivationReader, ActivationWriter
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from pm_core.errors import StorageError
 from pm_core.storage import ActivationReader, ActivationWriter
 from pm_core.storage.activation_reader import _chunk_runs

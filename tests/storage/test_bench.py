@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from pm_core.registry import RunRegistry
 from pm_core.storage import ActivationReader
 from pm_core.storage.bench import time_load, write_synthetic

@@ -7,6 +7,7 @@ import traceback
 from pathlib import Path
 
 import pyarrow as pa
+
 from pm_core.storage.lance_tables import BatchedTableWriter, open_table
 
 N_PROCESSES = 8

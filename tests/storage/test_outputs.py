@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from pm_core.errors import StorageError
 from pm_core.storage import lance_tables, outputs, retry
 from pm_core.storage.lance_tables import BatchedTableWriter, open_table

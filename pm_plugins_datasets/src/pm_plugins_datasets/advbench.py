@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 from pm_core.errors import ConfigError, DataError
-
 from pm_plugins_datasets.huggingface import HFDataset
 
 #: Prompt column of each subset's CSV in the llm-attacks repository (`data/advbench/`).

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
+
 from pm_core.datasets import LoadReport, RejectedRow
 from pm_core.errors import ConfigError
 from pm_core.types import PromptSpec

@@ -9,7 +9,6 @@ from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError
 from pm_core.labels import to_malicious
 from pm_core.types import Message, PromptSpec
-
 from pm_plugins_datasets.base import RowDataset
 
 #: Fixed token that replaces the `{canary}` placeholder, so a prompt's text (and so

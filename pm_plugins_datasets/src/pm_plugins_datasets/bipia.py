@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError, DataError
 from pm_core.types import Message, PromptSpec
-
 from pm_plugins_datasets.base import RowDataset, RowIssue
 from pm_plugins_datasets.bipia_format import (
     POSITIONS,

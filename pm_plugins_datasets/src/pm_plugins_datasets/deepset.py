@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 from pm_core.errors import ConfigError
-
 from pm_plugins_datasets.huggingface import HFDataset
 
 SPLITS = ("train", "test")

@@ -9,7 +9,6 @@ from typing import Any
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError
 from pm_core.types import PromptSpec
-
 from pm_plugins_datasets.base import RowIssue
 from pm_plugins_datasets.huggingface import HFDataset
 

@@ -11,7 +11,6 @@ from typing import Any
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError
 from pm_core.types import PromptSpec
-
 from pm_plugins_datasets.base import RowIssue
 from pm_plugins_datasets.hub_common import PROMPT_FIELD, HubPromptDataset, is_blank
 from pm_plugins_datasets.hub_layout import DataFiles, resolve_data_files

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
-from pm_core.errors import DataError
 
+from pm_core.errors import DataError
 from pm_plugins_datasets.hub_layout import DataFiles
 from pm_plugins_datasets.huggingface import HFDataset
 

@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from pm_core.errors import ConfigError, DataError
-
 from pm_plugins_datasets.readers import FORMATS_BY_SUFFIX
 
 SPLIT_WORDS = frozenset({"train", "training", "test", "testing", "eval", "validation", "valid", "val", "dev"})

@@ -15,7 +15,6 @@ from typing import Any
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError, DataError
 from pm_core.types import PromptSpec
-
 from pm_plugins_datasets.base import RowDataset, RowIssue
 from pm_plugins_datasets.hub_layout import DataFiles, find_split_files, resolve_data_files
 from pm_plugins_datasets.mapping import RecordMapping

@@ -18,7 +18,6 @@ from typing import Any
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError, DataError
 from pm_core.types import Message, PromptSpec, ToolCall
-
 from pm_plugins_datasets.base import RowDataset, RowIssue
 from pm_plugins_datasets.injecagent_tools import load_tool_schemas, parse_tool_parameters
 from pm_plugins_datasets.readers import iter_file_records

@@ -11,7 +11,6 @@ from typing import Any
 
 from pm_core.datasets import RejectedRow
 from pm_core.types import PromptSpec
-
 from pm_plugins_datasets.hub_common import HubPromptDataset, is_blank, map_label
 
 logger = logging.getLogger(__name__)

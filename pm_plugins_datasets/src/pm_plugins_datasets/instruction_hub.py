@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import attrs
+
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError
 from pm_core.types import Message, PromptSpec
-
 from pm_plugins_datasets.base import RowIssue
 from pm_plugins_datasets.hub_common import HubPromptDataset, is_blank, source_location
 from pm_plugins_datasets.hub_layout import DataFiles

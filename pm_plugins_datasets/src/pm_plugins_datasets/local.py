@@ -10,7 +10,6 @@ from typing import Any
 from pm_core.datasets import RejectedRow
 from pm_core.errors import DataError
 from pm_core.types import PromptSpec
-
 from pm_plugins_datasets.base import RowDataset, RowIssue
 from pm_plugins_datasets.mapping import RecordMapping
 from pm_plugins_datasets.readers import infer_format, iter_file_records

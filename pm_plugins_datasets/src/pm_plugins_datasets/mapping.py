@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
+
 from pm_core.datasets import RejectedRow
 from pm_core.errors import ConfigError, DataError
 from pm_core.labels import to_malicious

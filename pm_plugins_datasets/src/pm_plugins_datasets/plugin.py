@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pm_core.hookspecs import hookimpl
-
 from pm_plugins_datasets.catalog import DATASETS, lazy_factory
 
 if TYPE_CHECKING:

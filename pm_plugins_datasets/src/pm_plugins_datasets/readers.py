@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from pm_core.errors import ConfigError, DataError
-
 from pm_plugins_datasets.base import RowIssue
 
 FORMATS_BY_SUFFIX = {

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 from pm_core.errors import DataError
-
 from pm_plugins_datasets.huggingface import HFDataset
 
 LOCAL_FILE_NAME = "xstest_prompts.csv"

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
 from pm_core.config.schema import ModelConfig
 from pm_core.errors import ConfigError
 from pm_core.types import CaptureRequest, PromptResult, PromptSpec, RenderedPrompt
-
 from pm_plugins_backends.huggingface.execution import BatchRunner, capture_all_positions
 from pm_plugins_backends.huggingface.loading import (
     ModelSource,

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from pm_core.backend import HOOK_POINTS
 from pm_core.errors import ConfigError
-
 from pm_plugins_backends.huggingface.loading import find_submodule
 
 if TYPE_CHECKING:

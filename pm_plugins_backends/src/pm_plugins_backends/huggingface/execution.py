@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pm_core.types import CaptureRequest, PromptResult, RenderedPrompt
 
+from pm_core.types import CaptureRequest, PromptResult, RenderedPrompt
 from pm_plugins_backends.huggingface.capture import ActivationRecorder, StopForward
 from pm_plugins_backends.huggingface.positions import PaddedBatch, PositionPlan, pad_batch, plan_positions
 

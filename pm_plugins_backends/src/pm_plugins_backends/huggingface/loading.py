@@ -13,15 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from pm_core.errors import ConfigError
 from pm_core.secrets import hf_token
-
 from pm_plugins_backends.default_model import DEFAULT_MODEL_NAME, default_gguf_path
 
 if TYPE_CHECKING:
     import torch
-    from pm_core.config.schema import ModelConfig
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from pm_core.config.schema import ModelConfig
 
 logger = logging.getLogger(__name__)
 

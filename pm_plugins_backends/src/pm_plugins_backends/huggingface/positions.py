@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
+
 from pm_core.errors import ConfigError
 
 if TYPE_CHECKING:

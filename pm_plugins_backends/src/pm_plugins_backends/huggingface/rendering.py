@@ -14,15 +14,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from pm_core.errors import ConfigError, PromptError, SystemRoleError, TemplateError
 from pm_core.types import Message, PromptSpec, RenderedPrompt
-
 from pm_plugins_backends.huggingface.tool_calls import RENDER_ERRORS, ToolCallRenderer
 from pm_plugins_backends.huggingface.tool_inlining import inline_tools
 
 if TYPE_CHECKING:
-    from pm_core.config.schema import ModelConfig
     from transformers import PreTrainedTokenizerBase
+
+    from pm_core.config.schema import ModelConfig
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 import jinja2
+
 from pm_core.errors import TemplateError
 from pm_core.types import Message, ToolCall
 
