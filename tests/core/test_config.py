@@ -126,3 +126,21 @@ def test_unknown_dataset_class_rejected(tmp_path) -> None:
     config = load_config(write(tmp_path, MINIMAL.replace("BastionCorpusDataset", "NoSuchDataset")))
     with pytest.raises(ConfigError, match=r"dataset 'bastion': unknown dataset 'NoSuchDataset'. Installed datasets:"):
         check_plugins(config, get_catalogue())
+
+
+def test_layer_checked_before_weights_load(tmp_path, default_model_installed, monkeypatch) -> None:
+    import transformers
+
+    from pm_core.config.validate import check_model
+    from pm_core.plugins import get_catalogue
+
+    def no_weights(*args, **kwargs):
+        raise AssertionError("model weights were loaded to check the config")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", no_weights)
+    config = load_config(write(tmp_path, MINIMAL.replace("[2, -1]", "[2, 40]")))
+    with pytest.raises(ConfigError, match=r"invalid layer 40 .*has 30 layers"):
+        check_model(config, get_catalogue())
+
+    architecture = check_model(load_config(write(tmp_path, MINIMAL)), get_catalogue())
+    assert architecture == {"n_layers": 30, "d_model": 576}

@@ -40,12 +40,19 @@ KNOWN_PROVIDERS = {
 
 
 class RegisterCallback(Protocol):
+    """The callback every `pm_register_*` hook receives.
+
+    `inspect`, for backends only, takes a `ModelConfig` and returns `{"n_layers", "d_model"}`
+    without loading weights, so a config can be checked against the model before a run.
+    """
+
     def __call__(
         self,
         name: str,
         factory: Callable[..., Any],
         summary: str = "",
         config_schema: dict[str, Any] | None = None,
+        inspect: Callable[..., dict[str, Any]] | None = None,
     ) -> None: ...
 
 
@@ -61,6 +68,7 @@ class Registration:
     plugin: str
     distribution: str
     version: str
+    inspect: Callable[..., dict[str, Any]] | None = None
 
 
 class Catalogue:
@@ -78,9 +86,10 @@ class Catalogue:
             plugin_name = self.manager.get_name(implementation.plugin) or repr(implementation.plugin)
             distribution, version = _distribution_of(self.manager, implementation.plugin)
 
-            def register(name, factory, summary="", config_schema=None, *, _plugin=plugin_name,
+            def register(name, factory, summary="", config_schema=None, inspect=None, *, _plugin=plugin_name,
                          _dist=distribution, _version=version):
-                self._add(Registration(kind, name, factory, summary, config_schema or {}, _plugin, _dist, _version))
+                self._add(Registration(kind, name, factory, summary, config_schema or {}, _plugin, _dist, _version,
+                                       inspect))
 
             implementation.function(register=register)
 

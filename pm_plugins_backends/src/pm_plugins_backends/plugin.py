@@ -9,6 +9,17 @@ def _create_huggingface(model_config):
     return HuggingFaceBackend.from_config(model_config)
 
 
+def _inspect_huggingface(model_config):
+    from pm_plugins_backends.huggingface.loading import read_architecture
+
+    return read_architecture(model_config)
+
+
 @hookimpl
 def pm_register_backends(register) -> None:
-    register("huggingface", _create_huggingface, summary="Hugging Face transformers models (hub id, folder or GGUF)")
+    register(
+        "huggingface",
+        _create_huggingface,
+        summary="Hugging Face transformers models (hub id, folder or GGUF)",
+        inspect=_inspect_huggingface,
+    )

@@ -8,7 +8,7 @@ import attrs
 import click
 
 from pm_core.config.load import load_config
-from pm_core.config.validate import check_plugins
+from pm_core.config.validate import check_model, check_plugins, resolve_layers
 from pm_core.errors import ConfigError
 from pm_core.plugins import get_catalogue
 
@@ -62,11 +62,12 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
     config = load_config(config_path, _overrides(_parse_gpus(gpus), num_prompts))
     check_plugins(config, get_catalogue())
     _check_mode(config)
+    architecture = check_model(config, get_catalogue())
     jobs = plan_jobs(config)
     slots = device_slots(config)
 
     if dry_run:
-        _print_plan(config, jobs, slots)
+        _print_plan(config, jobs, slots, architecture)
         return
 
     if len(slots) > 1:
@@ -109,9 +110,13 @@ def _check_mode(config) -> None:
         raise ConfigError(msg)
 
 
-def _print_plan(config, jobs, slots) -> None:
+def _print_plan(config, jobs, slots, architecture) -> None:
     capture = config.run.capture_acts_raw
     click.echo(f"model: {config.model.name} (backend {config.model.backend}, {config.model.dtype})")
+    if architecture is not None:
+        layers = resolve_layers(capture.layers, architecture["n_layers"])
+        n_layers, width = architecture["n_layers"], architecture["d_model"]
+        click.echo(f"  {n_layers} layers, width {width}; capture layers {list(layers)}")
     click.echo(
         f"capture: layers {list(capture.layers)} at {', '.join(config.run.raw_hook_point)}, "
         f"positions {list(capture.positions)}; top-{config.run.topk_logits} logits; "
@@ -139,6 +144,7 @@ def ingest_command(config_path: str, dataset_name: str, shard: str | None, num_p
     from pm_core.ingestion.progress import print_reasons, print_summary
 
     config = load_config(config_path, _overrides(None, num_prompts))
+    check_model(config, get_catalogue())
     if device == "auto":
         config = attrs.evolve(config, model=attrs.evolve(config.model, device_map="auto"))
     elif device is not None:

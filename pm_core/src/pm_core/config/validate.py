@@ -38,6 +38,19 @@ def check_plugins(config: RunConfig, catalogue: Catalogue) -> None:
             raise ConfigError(msg) from None
 
 
+def check_model(config: RunConfig, catalogue: Catalogue) -> dict[str, Any] | None:
+    """Check the capture layers against the model's depth from its config, before any weights load.
+
+    Returns the architecture the backend reports, or None when it cannot tell without loading.
+    """
+    registration = catalogue.get("backends", config.model.backend)
+    if registration.inspect is None:
+        return None
+    architecture = registration.inspect(config.model)
+    resolve_layers(config.run.capture_acts_raw.layers, architecture["n_layers"])
+    return architecture
+
+
 def resolve_layers(
     layers: tuple[int, ...], n_layers: int, key_path: str = "run.capture_acts_raw.layers"
 ) -> tuple[int, ...]:

@@ -63,6 +63,21 @@ def resolve_source(config: ModelConfig) -> ModelSource:
     return ModelSource(location=config.name, gguf_file=config.gguf_file, revision=config.revision)
 
 
+def read_architecture(config: ModelConfig) -> dict[str, Any]:
+    """Return the model's depth and width from its config alone, without loading any weights."""
+    from transformers import AutoConfig
+
+    source = resolve_source(config)
+    try:
+        with quiet_transformers():
+            model_config = AutoConfig.from_pretrained(source.location, **source.pretrained_kwargs())
+    except OSError as error:
+        msg = f"model.name: cannot read the config of {source.location!r} (gguf file {source.gguf_file!r}): {error}"
+        raise ConfigError(msg) from error
+    text_config = model_config.get_text_config() if hasattr(model_config, "get_text_config") else model_config
+    return {"n_layers": int(text_config.num_hidden_layers), "d_model": int(text_config.hidden_size)}
+
+
 def resolve_dtype(name: str) -> torch.dtype | str:
     """Map `model.dtype` to a torch dtype; `auto` is passed on for transformers to choose."""
     import torch
