@@ -92,3 +92,14 @@ def test_plugin_adds_cli_command() -> None:
     result = CliRunner().invoke(group, ["hello-plugin"])
     assert result.exit_code == 0
     assert result.output == "hello from a plugin\n"
+
+
+def test_wrong_dataset_param_lists_accepted() -> None:
+    from pm_core.datasets import create_dataset
+    from pm_core.errors import ConfigError
+
+    catalogue = Catalogue(build_manager())
+    expected = r"dataset 'bastion' \(BastionCorpusDataset\): invalid params \['label_feld'\]"
+    with pytest.raises(ConfigError, match=expected) as info:
+        create_dataset(catalogue, "BastionCorpusDataset", {"label_feld": "x"}, "bastion")
+    assert "Accepted: include_benign, categories, raw" in str(info.value)

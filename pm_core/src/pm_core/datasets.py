@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from pm_core.errors import ConfigError
 from pm_core.types import PromptSpec
+
+if TYPE_CHECKING:
+    from pm_core.plugins import Catalogue
 
 
 @attrs.frozen
@@ -61,3 +65,14 @@ class PromptDataset(Protocol):
         `limit` stops after that many rows without reading the rest of the source.
         `shard=(i, n)` yields only rows whose index modulo n equals i.
         """
+
+
+def create_dataset(catalogue: Catalogue, class_name: str, params: dict[str, Any], dataset_name: str) -> PromptDataset:
+    """Build a dataset plugin from config params; wrong params raise a `ConfigError` listing the accepted ones."""
+    registration = catalogue.get("datasets", class_name)
+    try:
+        return registration.factory(**params)
+    except TypeError as error:
+        accepted = ", ".join(registration.config_schema.get("properties", {})) or "see `pm datasets`"
+        msg = f"dataset {dataset_name!r} ({class_name}): invalid params {sorted(params)}: {error}. Accepted: {accepted}"
+        raise ConfigError(msg) from error

@@ -7,8 +7,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from pm_core.datasets import RejectedRow
-from pm_core.errors import ConfigError
+from pm_core.datasets import RejectedRow, create_dataset
 
 
 def _console() -> Console:
@@ -51,11 +50,7 @@ def _parse_params(pairs: tuple[str, ...]) -> dict:
 def _load_specs(class_name: str, params: dict, dataset_id: str, limit: int | None):
     from pm_core.plugins import get_catalogue
 
-    try:
-        dataset = get_catalogue().create("datasets", class_name, **params)
-    except TypeError as error:
-        msg = f"dataset class {class_name!r}: invalid params {params}: {error}"
-        raise ConfigError(msg) from error
+    dataset = create_dataset(get_catalogue(), class_name, params, dataset_id)
     specs, rejected = [], []
     for item in dataset.iter_prompts(dataset_id, limit=limit):
         (rejected if isinstance(item, RejectedRow) else specs).append(item)

@@ -21,8 +21,7 @@ import attrs
 from pm_core.backend import Backend
 from pm_core.config.schema import DatasetConfig, RunConfig
 from pm_core.config.validate import config_snapshot, resolve_layers
-from pm_core.datasets import RejectedRow
-from pm_core.errors import ConfigError
+from pm_core.datasets import RejectedRow, create_dataset
 from pm_core.ingestion.keys import processing_fingerprint, run_key
 from pm_core.ingestion.progress import ProgressReporter
 from pm_core.ingestion.reasons import SKIP_REASONS
@@ -150,11 +149,7 @@ class FullIngestionPipeline:
             yield RejectedRow(item.prompt_id, item.dataset_id, "cross_dataset_duplicate", message)
 
     def _iter_dataset(self, dataset_config: DatasetConfig, shard: tuple[int, int] | None = None):
-        try:
-            dataset = self.catalogue.create("datasets", dataset_config.class_name, **dataset_config.params)
-        except TypeError as error:
-            msg = f"dataset {dataset_config.name!r} ({dataset_config.class_name}): invalid params: {error}"
-            raise ConfigError(msg) from error
+        dataset = create_dataset(self.catalogue, dataset_config.class_name, dataset_config.params, dataset_config.name)
         limit = dataset_config.num_prompts or self.config.num_prompts
         yield from dataset.iter_prompts(dataset_config.name, limit=limit, shard=shard)
 
