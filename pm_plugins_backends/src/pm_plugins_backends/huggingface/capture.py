@@ -10,6 +10,10 @@ Hooks copy only the requested columns, as float32 on the CPU. With `prefill_only
 each hook keeps its first call and ignores the rest, because during `generate`
 every decoding step (sequence length 1) calls the blocks again. Hooks are removed
 when the `with` block exits, also on error.
+
+NOTE: only the prompt pass is captured. Activations of generated tokens (one
+vector per decoding step) are not offered yet, because storage has no place for
+a per-prompt number of vectors.
 """
 
 from __future__ import annotations
