@@ -72,7 +72,7 @@ class Registration:
 
 
 class Catalogue:
-    """What the installed plugins registered, by kind and name."""
+    """The registrations of the installed plugins, by kind and name."""
 
     def __init__(self, manager: pluggy.PluginManager) -> None:
         self.manager = manager

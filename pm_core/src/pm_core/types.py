@@ -77,7 +77,7 @@ class Message:
 class PromptSpec:
     """A prompt as a dataset plugin yields it, before the backend renders it.
 
-    `labels` holds the boolean `malicious` label and the source's own fields.
+    `labels` contains the boolean `malicious` label and the source's own fields.
     `text` is set instead of `messages` for a raw prompt that skips the chat template.
     """
 
@@ -125,7 +125,7 @@ class RenderedPrompt:
 
 @attrs.frozen
 class CaptureRequest:
-    """What a backend captures and returns for one batch.
+    """The capture settings of one batch: sites, positions, logits and generation.
 
     `layers` are non-negative, already resolved against the model depth.
     `positions` are offsets counted from the end of the prompt: -1 is the last token.
@@ -150,7 +150,7 @@ class CaptureRequest:
 
 @attrs.frozen
 class PromptResult:
-    """What a backend returns for one prompt of a batch.
+    """The output of a backend for one prompt of a batch.
 
     `activations[(hook_point, layer)]` has shape (n_positions, d_model), one row per
     requested offset. `valid[i]` is False where offset i falls before the prompt's

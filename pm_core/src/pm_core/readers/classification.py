@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 class ClassificationData:
     """A loaded matrix and its row annotations; row i of every field is prompt i.
 
-    `X` has shape (n_prompts, d_model); `y` holds 0/1 labels as int8.
+    `X` has shape (n_prompts, d_model); `y` contains 0/1 labels as int8.
     """
 
     X: np.ndarray
@@ -82,7 +82,7 @@ class ClassificationDataset:
         offset (or the offset lands on BOS). Prompts without the data asked for are
         dropped with a warning: with no valid position for `mean` or a single offset,
         with any invalid position for `concat`. `keep_invalid=True` keeps them as
-        zeros, and `data.valid` tells which positions are real.
+        zeros, and `data.valid` marks which positions are real.
         """
         if space != "raw":
             msg = f"space {space!r} is not stored in this output directory yet: only 'raw' is available"
