@@ -5,7 +5,7 @@ thing it adds::
 
     register(name, factory, summary="...", config_schema={...})
 
-`factory` is called later, only when a config asks for `name`, so registering
+`factory` is called later, only when a config names it, so registering
 must stay cheap: no model loading and no torch import at module level.
 A plugin distribution exposes its module through one entry point in the group
 ``pm``::

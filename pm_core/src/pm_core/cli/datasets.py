@@ -136,7 +136,9 @@ def overlap_command(config_path: str, examples: int) -> None:
 
 
 def _label(value: bool | None) -> str:
-    return "?" if value is None else ("malicious" if value else "benign")
+    if value is None:
+        return "?"
+    return "malicious" if value else "benign"
 
 
 def add_to(group: click.Group) -> None:

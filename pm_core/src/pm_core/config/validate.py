@@ -13,9 +13,9 @@ from pm_core.secrets import redact
 
 
 def check_plugins(config: RunConfig, catalogue: Catalogue) -> None:
-    """Raise if the backend or a dataset class is not registered, or the config asks for what is not built yet."""
+    """Raise if the backend or a dataset class is not registered, or the config requests an unbuilt feature."""
     # TODO: SAE encoding and attribution graphs come with their backends; until then a config
-    # that asks for them stops here rather than running without them.
+    # that requests them stops here rather than running without them.
     if config.model.sae_configs:
         msg = "`model.sae_configs` is not supported yet: SAE encoding during ingestion is not available; remove it"
         raise ConfigError(msg)

@@ -1,4 +1,4 @@
-"""PromptRunner: render, batch, run and store prompts that the registry says are pending.
+"""PromptRunner: render, batch, run and store the prompts the registry lists as pending.
 
 Failures stay local to a prompt. A prompt the template cannot render, one
 longer than `max_context_length` or one with non-finite activations is
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 @attrs.define
 class RunnerStats:
-    """What a runner did, for the closing summary and for tests."""
+    """Counts of a runner's outcomes, for the closing summary and for tests."""
 
     completed: int = 0
     skipped: int = 0

@@ -1,4 +1,4 @@
-"""Where one worker's results go: its own zarr shard, the outputs table, then the registry.
+"""The result sink of one worker: its own zarr shard, the outputs table, then the registry.
 
 Rows are buffered and written in flushes. The registry marks a run completed
 only after its rows are durable, so a worker killed between two flushes
