@@ -41,11 +41,13 @@ def cli(verbose: int) -> None:
 
 
 def _add_commands() -> None:
-    from pm_core.cli import datasets, info, run
+    from pm_core.cli import classify, datasets, info, lodo, run
 
     run.add_to(cli)
     info.add_to(cli)
     datasets.add_to(cli)
+    lodo.add_to(cli)
+    classify.add_to(cli)
 
 
 def _add_plugin_commands() -> None:

@@ -1,0 +1,129 @@
+"""Score new prompts on the fly: render, capture the classifier's features, apply it.
+
+`InferencePipeline` runs a prompt through the same backend path as ingestion
+(chat template, one BOS, batched capture), so a classifier trained on stored
+activations sees identical features at inference time.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from pm_core.backend import Backend
+from pm_core.classifiers import Classifier
+from pm_core.config.load import parse_positions
+from pm_core.config.validate import resolve_layers
+from pm_core.errors import ConfigError, PromptError
+from pm_core.types import CaptureRequest, PromptResult, PromptSpec
+
+#: File next to a saved classifier that records which features it was trained on.
+FEATURES_FILE = "features.json"
+
+
+@attrs.frozen
+class FeatureSpec:
+    """Which stored features a classifier reads: space, hook point, layer, positions and pooling."""
+
+    layer: int
+    position: tuple[int, ...] = (-1,)
+    hook_point: str = "resid_post"
+    space: str = "raw"
+    pool: str = "mean"
+    threshold: float = 0.5
+    #: Indices of the feature columns the classifier was trained on (after NPMI selection), or None for all.
+    columns: tuple[int, ...] | None = None
+    #: Registered name of the classifier saved beside this file.
+    classifier: str | None = None
+
+    def save(self, folder: Path) -> None:
+        (Path(folder) / FEATURES_FILE).write_text(json.dumps(attrs.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, folder: Path) -> FeatureSpec:
+        path = Path(folder) / FEATURES_FILE
+        if not path.is_file():
+            msg = f"{str(folder)!r} has no {FEATURES_FILE}; it is not a classifier folder written by `pm lodo`"
+            raise ConfigError(msg)
+        record = json.loads(path.read_text())
+        record["position"] = tuple(parse_positions(record["position"], "position"))
+        if record.get("columns") is not None:
+            record["columns"] = tuple(record["columns"])
+        return cls(**record)
+
+
+class RawActivationExtractor:
+    """Turns captured raw activations into the row a classifier trained on `load()` expects."""
+
+    def __init__(self, features: FeatureSpec) -> None:
+        if features.space != "raw":
+            msg = f"space {features.space!r} needs its feature extractor; only 'raw' is available"
+            raise ConfigError(msg)
+        self.features = features
+
+    def request(self, n_layers: int) -> CaptureRequest:
+        (layer,) = resolve_layers((self.features.layer,), n_layers, key_path="layer")
+        return CaptureRequest(
+            layers=(layer,), hook_points=(self.features.hook_point,), positions=self.features.position
+        )
+
+    def extract(self, result: PromptResult, request: CaptureRequest) -> np.ndarray:
+        """Return the feature row of one prompt, pooled as at training time."""
+        values = result.activations[request.sites[0]]
+        valid = np.asarray(result.valid, dtype=bool)
+        if self.features.pool == "concat" or len(valid) == 1:
+            if not valid.all():
+                msg = f"prompt {result.prompt.spec.prompt_id!r} is shorter than position {self.features.position}"
+                raise PromptError("position_out_of_range", msg)
+            row = values.reshape(-1)
+        elif not valid.any():
+            msg = f"prompt {result.prompt.spec.prompt_id!r} has none of the positions {self.features.position}"
+            raise PromptError("position_out_of_range", msg)
+        else:
+            row = values[valid].mean(axis=0)
+        if self.features.columns is not None:
+            row = row[list(self.features.columns)]
+        return row
+
+
+@attrs.frozen
+class Prediction:
+    """The score of one prompt and its label at the classifier's threshold."""
+
+    prompt_id: str
+    score: float
+    malicious: bool
+    n_tokens: int
+
+
+class InferencePipeline:
+    """Backend, feature extractor and classifier, applied to prompts given as text or specs."""
+
+    def __init__(self, backend: Backend, classifier: Classifier, features: FeatureSpec) -> None:
+        self.backend = backend
+        self.classifier = classifier
+        self.features = features
+        self.extractor = RawActivationExtractor(features)
+        self.request = self.extractor.request(backend.n_layers)
+
+    def predict(self, prompts: Sequence[str | PromptSpec]) -> list[Prediction]:
+        specs = [
+            prompt if isinstance(prompt, PromptSpec) else PromptSpec.from_user_text(f"input-{index}", "input", prompt)
+            for index, prompt in enumerate(prompts)
+        ]
+        rendered = [self.backend.render(spec) for spec in specs]
+        results = self.backend.run_batch(rendered, self.request)
+        rows = []
+        for result in results:
+            if not result.ok:
+                raise PromptError(result.error_reason or "backend_error", result.error_message or "")
+            rows.append(self.extractor.extract(result, self.request))
+        scores = self.classifier.predict_scores(np.stack(rows))
+        return [
+            Prediction(spec.prompt_id, float(score), bool(score >= self.features.threshold), prompt.n_tokens)
+            for spec, prompt, score in zip(specs, rendered, scores, strict=True)
+        ]
