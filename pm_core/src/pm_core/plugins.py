@@ -36,6 +36,8 @@ KNOWN_PROVIDERS = {
     "InjecAgentDataset": "pm-plugins-datasets",
     "linear": "pm-plugins-classifiers",
     "xgboost": "pm-plugins-classifiers",
+    "dann": "pm-plugins-classifiers",
+    "prototype": "pm-plugins-classifiers",
 }
 
 

@@ -2,7 +2,7 @@
 
 This module imports only attrs, so the plugin can register every classifier
 with its schema without importing scikit-learn, xgboost or torch. Each field
-carries its JSON schema in `metadata["schema"]`; `json_schema` adds the default.
+carries its JSON schema in `metadata["schema"]`, and `json_schema` adds the default.
 """
 
 from __future__ import annotations
@@ -107,8 +107,8 @@ class LinearOptions:
         "type": "integer", "minimum": 1, "description": "Maximum iterations (lbfgs) or epochs (sgd)."}})
     normalization: str = attrs.field(default="standard", validator=_one_of("standard", "l2", "none"), metadata={
         "schema": {"enum": ["standard", "l2", "none"], "description": (
-            "`standard` scales each feature to unit variance (and centres it when X is dense); "
-            "`l2` scales each row to unit length; `none` uses X as it is.")}})
+            "`standard` scales each feature to unit variance and centres it when X is dense. "
+            "`l2` scales each row to unit length. `none` uses X as it is.")}})
     solver: str = attrs.field(default="auto", validator=_one_of("auto", "lbfgs", "sgd"), metadata={"schema": {
         "enum": ["auto", "lbfgs", "sgd"],
         "description": "`auto` picks sgd for sparse X or more than 50,000 rows, else lbfgs."}})
@@ -151,7 +151,7 @@ class DANNOptions:
     lambda_schedule: str = attrs.field(default="ganin", validator=_one_of("ganin", "constant"), metadata={"schema": {
         "enum": ["ganin", "constant"], "description": (
             "`ganin` ramps lambda from 0 to lambda_max as lambda_max * (2 / (1 + exp(-10 p)) - 1), "
-            "p being the fraction of training done; `constant` uses lambda_max throughout.")}})
+            "p being the fraction of training done. `constant` uses lambda_max throughout.")}})
     batch_size: int = attrs.field(default=256, validator=_positive_integer, metadata={"schema": {
         "type": "integer", "minimum": 1, "description": "Rows per gradient step."}})
     seed: int = attrs.field(default=0, validator=_seed, metadata={"schema": _SEED})
@@ -167,7 +167,7 @@ class PrototypeOptions:
         "enum": ["mahalanobis", "cosine"], "description": "Distance between a row and each class centroid."}})
     shrinkage: float | None = attrs.field(default=None, validator=_optional_shrinkage, metadata={"schema": {
         "type": ["number", "null"], "minimum": 0, "maximum": 1, "description": (
-            "Shrinkage of the shared covariance towards a scaled identity; null estimates it with Ledoit-Wolf. "
+            "Shrinkage of the shared covariance towards a scaled identity. Null estimates it with Ledoit-Wolf. "
             "Used only by the mahalanobis metric.")}})
 
     def __attrs_post_init__(self) -> None:
