@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.sessions = ["tests"]
@@ -23,7 +25,7 @@ def install_stack(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite except tests marked slow."""
     install_stack(session)
-    session.run("pytest", "-m", "not slow", *session.posargs)
+    session.run("pytest", "-m", "not slow and not browser", *session.posargs)
 
 
 @nox.session
@@ -34,10 +36,21 @@ def slow(session: nox.Session) -> None:
 
 
 @nox.session
+def browser(session: nox.Session) -> None:
+    """Open the LODO report in headless Chromium (Debian's package, installed here) and check its plots."""
+    if shutil.which("chromium") is None:
+        session.run("apt-get", "update", "-qq", external=True)
+        session.run("apt-get", "install", "-y", "-qq", "chromium", external=True)
+    install_stack(session)
+    session.run("pytest", "-m", "browser", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
-    """Measure ingestion and loading speed; writes .bench/ingest.json."""
+    """Measure ingestion, loading and LODO speed; writes .bench/ingest.json and .bench/lodo.json."""
     install_stack(session)
     session.run("python", "benchmarks/bench_ingest.py", *session.posargs)
+    session.run("python", "benchmarks/bench_lodo.py")
 
 
 @nox.session
