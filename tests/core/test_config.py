@@ -144,3 +144,19 @@ def test_layer_checked_before_weights_load(tmp_path, default_model_installed, mo
 
     architecture = check_model(load_config(write(tmp_path, MINIMAL)), get_catalogue())
     assert architecture == {"n_layers": 30, "d_model": 576}
+
+
+def test_dry_run_reports_unreadable_dataset(tmp_path, default_model_installed) -> None:
+    from click.testing import CliRunner
+
+    from pm_core.cli import _add_commands, cli
+
+    text = MINIMAL.replace("[2, -1]", "[2]").replace(
+        "    class: BastionCorpusDataset",
+        f"    class: LocalFileDataset\n    params: {{path: {tmp_path / 'missing.jsonl'}, label_value: 0}}",
+    )
+    _add_commands()
+    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, text)), "--dry-run"])
+    assert result.exit_code == 1
+    assert "missing.jsonl" in result.output
+    assert "1 dataset(s) cannot be read" in result.output

@@ -125,9 +125,30 @@ def _print_plan(config, jobs, slots, architecture) -> None:
     click.echo(f"output: {config.output_dir}")
     devices = ", ".join("GPU " + "+".join(map(str, slot)) for slot in slots) or "this process (CPU or one device)"
     click.echo(f"workers: {devices}")
+    problems = 0
     for job in jobs:
         limit = "all prompts" if job.num_prompts is None else f"up to {job.num_prompts} prompts"
         click.echo(f"  job {job.dataset_name}: {job.class_name}, {limit}")
+        problem = _probe_dataset(config, job.dataset_name)
+        if problem is not None:
+            problems += 1
+            click.echo(f"    error: {problem}")
+    if problems:
+        raise click.ClickException(f"{problems} dataset(s) cannot be read; see the errors above")
+
+
+def _probe_dataset(config, dataset_name: str) -> str | None:
+    """Build the dataset and read its first prompt, returning the error a run would meet, if any."""
+    from pm_core.datasets import create_dataset
+    from pm_core.errors import PmError
+
+    dataset_config = config.dataset(dataset_name)
+    try:
+        dataset = create_dataset(get_catalogue(), dataset_config.class_name, dataset_config.params, dataset_name)
+        next(iter(dataset.iter_prompts(dataset_name, limit=1)), None)
+    except (PmError, OSError) as error:
+        return str(error)
+    return None
 
 
 @click.command("ingest")
