@@ -47,8 +47,9 @@ def test_sparse_input_never_densified(planted, monkeypatch) -> None:
     ("solver", "sparse", "n_rows", "expected"),
     [
         ("auto", False, 600, "lbfgs"),
-        ("auto", True, 600, "sgd"),
-        ("auto", False, 601, "sgd"),
+        ("auto", True, 600, "lbfgs"),
+        ("auto", True, 601, "sgd"),
+        ("auto", False, 601, "lbfgs"),
         ("lbfgs", True, 600, "lbfgs"),
         ("sgd", False, 600, "sgd"),
     ],

@@ -111,7 +111,7 @@ class LinearOptions:
             "`l2` scales each row to unit length. `none` uses X as it is.")}})
     solver: str = attrs.field(default="auto", validator=_one_of("auto", "lbfgs", "sgd"), metadata={"schema": {
         "enum": ["auto", "lbfgs", "sgd"],
-        "description": "`auto` picks sgd for sparse X or more than 50,000 rows, else lbfgs."}})
+        "description": "`auto` picks sgd for sparse X of more than 200,000 rows, else lbfgs."}})
     seed: int = attrs.field(default=0, validator=_seed, metadata={"schema": {
         **_SEED, "description": "Random seed of the sgd solver's shuffling; lbfgs does not use it."}})
 
