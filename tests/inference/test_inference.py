@@ -83,3 +83,9 @@ def test_text_prompt_scored(backend) -> None:
 def test_missing_features_file_rejected(tmp_path) -> None:
     with pytest.raises(ConfigError, match="has no features.json"):
         FeatureSpec.load(tmp_path)
+
+
+def test_other_model_rejected(backend) -> None:
+    features = FeatureSpec(layer=2, model={"model_id": "meta-llama/Llama-3.1-8B-Instruct", "d_model": 4096})
+    with pytest.raises(ConfigError, match=r"trained on features of 'meta-llama/Llama-3.1-8B-Instruct'"):
+        InferencePipeline(backend, object(), features)

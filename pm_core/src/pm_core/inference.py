@@ -39,6 +39,8 @@ class FeatureSpec:
     columns: tuple[int, ...] | None = None
     #: Registered name of the classifier saved beside this file.
     classifier: str | None = None
+    #: The model the features came from (`model_id`, `n_layers`, `d_model`), from the run's model.json.
+    model: dict | None = None
 
     def save(self, folder: Path) -> None:
         (Path(folder) / FEATURES_FILE).write_text(json.dumps(attrs.asdict(self), indent=2) + "\n")
@@ -90,6 +92,21 @@ class RawActivationExtractor:
         return row
 
 
+def check_same_model(features: FeatureSpec, description: dict) -> None:
+    """Raise `ConfigError` when the backend is not the model the classifier's features came from."""
+    if not features.model:
+        return
+    for key in ("model_id", "n_layers", "d_model"):
+        trained, loaded = features.model.get(key), description.get(key)
+        if trained is not None and loaded is not None and trained != loaded:
+            msg = (
+                f"the classifier was trained on features of {features.model.get('model_id')!r} "
+                f"({key} {trained}), but the run config loads {description.get('model_id')!r} ({key} {loaded}); "
+                "use the run config of the activations the classifier was trained on"
+            )
+            raise ConfigError(msg)
+
+
 @attrs.frozen
 class Prediction:
     """The score of one prompt and its label at the classifier's threshold."""
@@ -104,6 +121,7 @@ class InferencePipeline:
     """Backend, feature extractor and classifier, applied to prompts given as text or specs."""
 
     def __init__(self, backend: Backend, classifier: Classifier, features: FeatureSpec) -> None:
+        check_same_model(features, backend.describe())
         self.backend = backend
         self.classifier = classifier
         self.features = features

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -31,9 +32,18 @@ def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def _stored_model(output_dir: Path) -> dict | None:
+    """Return the model identity an ingestion recorded in `model.json`, or None when it is absent."""
+    path = output_dir / "model.json"
+    if not path.is_file():
+        return None
+    description = json.loads(path.read_text())
+    return {key: description.get(key) for key in ("model_id", "n_layers", "d_model")}
+
+
 def _print_summary(result) -> None:
     table = Table(title="Leave-one-dataset-out, per held-out dataset")
-    for column in ("held out", "prompts", "malicious", "accuracy", "f1", "auc", "note"):
+    for column in ("held out", "prompts", "malicious", "threshold", "accuracy", "f1", "auc", "note"):
         table.add_column(column, justify="left" if column in ("held out", "note") else "right")
     for fold in [*result.folds, result.random_split]:
         metrics = fold.metrics or {}
@@ -42,11 +52,14 @@ def _print_summary(result) -> None:
         elif metrics.get("reason"):
             rate_name = "detection rate" if metrics["n_pos"] else "false-positive rate"
             rate = metrics["detection_rate"] if metrics["n_pos"] else metrics["false_positive_rate"]
-            note = f"{metrics['reason']}, {rate_name} {_number(rate)}"
+            note = f"one class in test set, {rate_name} {_number(rate)}"
         else:
             note = ""
-        table.add_row(fold.name, str(metrics.get("n", len(fold.test_indices))), str(metrics.get("n_pos", "")),
-                      _number(metrics.get("accuracy")), _number(metrics.get("f1")), _number(metrics.get("auc")), note)
+        members = getattr(fold, "datasets", None) or [fold.name]
+        name = fold.name if len(members) <= 1 or fold.name == "random_split" else "+".join(members)
+        table.add_row(name, str(metrics.get("n", len(fold.test_indices))), str(metrics.get("n_pos", "")),
+                      _number(metrics.get("threshold")), _number(metrics.get("accuracy")), _number(metrics.get("f1")),
+                      _number(metrics.get("auc")), note)
     _console().print(table)
 
     pooled = result.aggregate["pooled"] or {}
@@ -110,10 +123,14 @@ def lodo_command(
         msg = "--npmi-select needs --npmi-top-k, the number of features to keep"
         raise click.BadParameter(msg)
 
+    # Created before the data loads, so an unknown name or option fails at once.
+    classifier = get_catalogue().create("classifiers", classifier_name, **classifier_options)
+    if npmi_top_k and space == "raw":
+        click.echo("note: NPMI counts a feature as active when it is > 0, which suits sparse SAE features; "
+                   "on raw activations it measures the sign of each dimension", err=True)
     dataset = ClassificationDataset.from_path(output_dir, label_key=label_key)
     data = dataset.load(layer=layer, space=space, position=position, hook_point=hook_point)
     click.echo(dataset.summary(data), err=True)
-    classifier = get_catalogue().create("classifiers", classifier_name, **classifier_options)
 
     result = run_lodo(
         data.X, data.y, data.datasets, classifier, threshold=strategy, merge=merge, min_size=min_size,
@@ -134,6 +151,7 @@ def lodo_command(
         threshold=result.final_threshold.threshold,
         columns=None if result.final_features is None else tuple(int(i) for i in result.final_features),
         classifier=classifier_name,
+        model=_stored_model(Path(output_dir)),
     ).save(out / "model")
     _print_summary(result)
     click.echo(f"wrote {json_path}, {html_path} and {out / 'model'}")

@@ -235,7 +235,7 @@ def run_lodo(
         )
 
     settings_record = {
-        "classifier": repr(settings.prototype),
+        "classifier": _describe_classifier(settings.prototype),
         "threshold": str(strategy),
         "merge": dict(merge or {}),
         "min_size": min_size,
@@ -265,3 +265,13 @@ def run_lodo(
     logger.info("lodo: done in %.1fs, pooled auc %s, random-split auc %s", time.perf_counter() - started,
                 pooled_auc, random_result.metrics["auc"])
     return result
+
+
+def _describe_classifier(classifier: object) -> str:
+    """Return the classifier's class and options, without fitted state, for the report header."""
+    options = getattr(classifier, "options", None)
+    if options is None:
+        return type(classifier).__name__
+    if attrs.has(type(options)):
+        options = attrs.asdict(options)
+    return f"{type(classifier).__name__}({options})"

@@ -22,10 +22,10 @@ TABLE_METRICS = ("n", "n_pos", "n_neg", "threshold", "accuracy", "precision", "r
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #222; max-width: 72rem; }
-table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; }
+table { border-collapse: collapse; margin: 1rem 0; font-size: 0.9rem; display: block; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
-.pm-plot { display: block; margin: 1rem 0; font-size: 11px; }
+.pm-plot { display: block; margin: 1rem 0; font-size: 11px; width: 100%; max-width: 60rem; height: auto; }
 .pm-plot .pm-title { font-size: 13px; font-weight: bold; }
 .pm-grid { stroke: #e4e4e4; }
 .pm-diagonal { stroke: #aaa; stroke-dasharray: 4 4; fill: none; }
