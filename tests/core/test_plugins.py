@@ -103,3 +103,12 @@ def test_wrong_dataset_param_lists_accepted() -> None:
     with pytest.raises(ConfigError, match=expected) as info:
         create_dataset(catalogue, "BastionCorpusDataset", {"label_feld": "x"}, "bastion")
     assert "Accepted: include_benign, categories, raw" in str(info.value)
+
+
+def test_missing_required_dataset_param_named() -> None:
+    from pm_core.datasets import create_dataset
+    from pm_core.errors import ConfigError
+
+    catalogue = Catalogue(build_manager())
+    with pytest.raises(ConfigError, match=r"dataset 'b' \(BIPIADataset\): missing required param\(s\) bipia_root"):
+        create_dataset(catalogue, "BIPIADataset", {}, "b")

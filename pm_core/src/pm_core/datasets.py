@@ -70,6 +70,10 @@ class PromptDataset(Protocol):
 def create_dataset(catalogue: Catalogue, class_name: str, params: dict[str, Any], dataset_name: str) -> PromptDataset:
     """Build a dataset plugin from config params; wrong params raise a `ConfigError` listing the accepted ones."""
     registration = catalogue.get("datasets", class_name)
+    missing = [key for key in registration.config_schema.get("required", ()) if key not in params]
+    if missing:
+        msg = f"dataset {dataset_name!r} ({class_name}): missing required param(s) {', '.join(missing)}"
+        raise ConfigError(msg)
     try:
         return registration.factory(**params)
     except TypeError as error:
