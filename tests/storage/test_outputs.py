@@ -126,7 +126,7 @@ class TestRetryConflicts:
         def commit() -> None:
             raise RuntimeError("Commit conflict for version 7")
 
-        with pytest.raises(StorageError, match="failed after 8 attempts"):
+        with pytest.raises(StorageError, match=f"failed after {lance_tables.MAX_ATTEMPTS} attempts"):
             lance_tables.retry_conflicts(commit, "test append")
 
     def test_other_error_not_retried(self) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from pm_core.config.load import parse_positions
 from pm_core.errors import ConfigError, StorageError
+from pm_core.readers.sparse import SparseFeatureQueries
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,11 @@ logger = logging.getLogger(__name__)
 class ClassificationData:
     """A loaded matrix and its row annotations; row i of every field is prompt i.
 
-    `X` has shape (n_prompts, d_model); `y` contains 0/1 labels as int8.
+    `X` has shape (n_prompts, d_model), or (n_prompts, d_sae) for sparse features. Sparse features
+    loaded with `return_sparse=True` are a scipy CSR matrix. `y` contains 0/1 labels as int8.
     """
 
-    X: np.ndarray
+    X: Any
     y: np.ndarray
     datasets: np.ndarray
     run_ids: np.ndarray
@@ -45,7 +47,7 @@ class ClassificationData:
     valid: np.ndarray | None = None
 
 
-class ClassificationDataset:
+class ClassificationDataset(SparseFeatureQueries):
     """Reads stored activations and labels of one output directory."""
 
     def __init__(self, output_dir: Path, label_key: str = "malicious") -> None:
@@ -58,6 +60,7 @@ class ClassificationDataset:
             msg = f"no run registry in {str(self.output_dir)!r}: expected {registry_path}. Run `pm run CONFIG` first."
             raise StorageError(msg)
         self.registry = RunRegistry(registry_path)
+        self._feature_reader = None
 
     @classmethod
     def from_path(cls, path: str | Path, label_key: str = "malicious") -> ClassificationDataset:
@@ -73,6 +76,7 @@ class ClassificationDataset:
         pool: str = "mean",
         return_sparse: bool = False,
         keep_invalid: bool = False,
+        dictionary: str | None = None,
     ) -> ClassificationData:
         """Load one layer's activations at `position` for every completed prompt.
 
@@ -83,15 +87,23 @@ class ClassificationDataset:
         dropped with a warning: with no valid position for `mean` or a single offset,
         with any invalid position for `concat`. `keep_invalid=True` keeps them as
         zeros, and `data.valid` marks which positions are real.
+
+        `space="sae"` loads the sparse features of `dictionary` (optional when the output
+        directory stores one dictionary) as a scipy CSR matrix of shape (n_prompts, d_sae), dense with
+        `return_sparse=False`. For a list of positions, `pool` may also be `max`, the largest value
+        of each feature over the stored positions. A prompt with no stored row at a position is
+        invalid there, as above.
         """
+        if space == "sae":
+            return self._load_sparse(layer, position, datasets, pool, return_sparse, keep_invalid, dictionary)
         if space != "raw":
-            msg = f"space {space!r} is not stored in this output directory yet: only 'raw' is available"
+            msg = f"invalid space {space!r}: expected 'raw' or 'sae'"
             raise ConfigError(msg)
         if return_sparse:
             msg = "return_sparse=True applies to space='sae'; raw activations are dense"
             raise ConfigError(msg)
         if pool not in ("mean", "concat"):
-            msg = f"invalid pool {pool!r}: expected 'mean' or 'concat'"
+            msg = f"invalid pool {pool!r} for space 'raw': expected 'mean' or 'concat'"
             raise ConfigError(msg)
 
         from pm_core.storage.activations import ActivationReader
@@ -147,6 +159,11 @@ class ClassificationDataset:
         """
         in_shards = np.fromiter((shard in shards for shard in rows["shard"]), dtype=bool, count=len(rows["shard"]))
         rows = {key: column[in_shards & (rows["row"] >= 0)] for key, column in rows.items()}
+        return ClassificationDataset._newest_per_prompt(rows)
+
+    @staticmethod
+    def _newest_per_prompt(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Keep per (dataset_id, prompt_id) only the last row, the newest run in registry order."""
         # Rows come in registry insertion order, so the last occurrence of a prompt is its newest run.
         newest: dict[tuple[str, str], int] = {}
         for index, key in enumerate(zip(rows["dataset_id"], rows["prompt_id"], strict=True)):

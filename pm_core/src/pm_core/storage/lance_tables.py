@@ -10,9 +10,11 @@ importing pm_core stays light.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -31,7 +33,8 @@ T = TypeVar("T")
 Rows = Mapping[str, Any] | Sequence[Mapping[str, Any]] | pa.Table | pa.RecordBatch
 """Rows for `BatchedTableWriter.add`: one mapping, a sequence of mappings, or an Arrow table or batch."""
 
-MAX_ATTEMPTS = 8
+# Each worker commits to several tables per flush, so races are frequent with many writers.
+MAX_ATTEMPTS = 16
 
 # Substrings of the lancedb 0.40 errors that mean "try again": a lost commit race, or a
 # table that another process created between our check and our create.
@@ -70,9 +73,14 @@ def open_table(database: str | os.PathLike[str], name: str, schema: pa.Schema, *
     connection = lancedb.connect(str(database))
 
     def attempt() -> Table:
-        if create:
+        if not create:
+            return connection.open_table(name)
+        # Two processes that both find the table missing would both create it, and
+        # lancedb 0.40 turns the second creation into an Overwrite that conflicts with
+        # (or could replace) the first process's appends. A blocking file lock makes the
+        # check and the creation one step across processes.
+        with _creation_lock(Path(database), name):
             return connection.create_table(name, schema=schema, exist_ok=True)
-        return connection.open_table(name)
 
     try:
         table = retry_conflicts(attempt, f"opening LanceDB table {name!r} in {str(database)!r}")
@@ -89,6 +97,20 @@ def open_table(database: str | os.PathLike[str], name: str, schema: pa.Schema, *
             raise StorageError(msg) from error
         raise
     return table
+
+
+@contextlib.contextmanager
+def _creation_lock(database: Path, name: str) -> Iterator[None]:
+    """Hold an exclusive `flock` on `<database>.<name>.create.lock` while a table is created."""
+    lock_path = database.parent / f".{database.name}.{name}.create.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
+        os.close(descriptor)
 
 
 class BatchedTableWriter:
