@@ -47,10 +47,11 @@ def browser(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Measure ingestion, loading and LODO speed; writes .bench/ingest.json and .bench/lodo.json."""
+    """Measure ingestion, loading, LODO and sparse-feature speed; writes .bench/*.json."""
     install_stack(session)
     session.run("python", "benchmarks/bench_ingest.py", *session.posargs)
     session.run("python", "benchmarks/bench_lodo.py")
+    session.run("python", "benchmarks/bench_sparse.py")
 
 
 @nox.session
