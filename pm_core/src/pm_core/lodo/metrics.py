@@ -120,9 +120,9 @@ def fold_metrics(y: np.ndarray, scores: np.ndarray, threshold: float) -> dict[st
         "threshold": float(threshold),
         "confusion": {"tp": tp, "fp": fp, "tn": tn, "fn": fn},
         "accuracy": _ratio(tp + tn, len(y)),
-        # A fold without malicious prompts has no precision or F1 worth averaging: every
-        # positive prediction is wrong, so both would be 0 whatever the classifier; its
-        # false-positive rate carries the information instead.
+        # On a fold without malicious prompts every positive prediction is wrong, so
+        # precision and F1 would be 0 whatever the classifier. Its false-positive rate
+        # carries the information instead.
         "precision": _ratio(tp, tp + fp) if n_pos else None,
         "recall": _ratio(tp, n_pos),
         "f1": _ratio(2 * tp, 2 * tp + fp + fn) if n_pos else None,
