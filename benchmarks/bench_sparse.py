@@ -28,7 +28,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from pm_core.readers.classification import ClassificationDataset
-from pm_core.registry import RunItem, RunRegistry
+from pm_core.registry import RunRegistry
+from pm_core.storage.bench import synthetic_run_items
 from pm_core.storage.features import SparseFeatureReader, SparseFeatureWriter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,16 +57,7 @@ def write_store(output_dir: Path, n_rows: int, n_active: int, *, write_index: bo
     register_s = write_s = 0.0
     for start in range(0, n_rows, BLOCK_ROWS):
         stop = min(n_rows, start + BLOCK_ROWS)
-        items = [
-            RunItem(
-                prompt_id=f"prompt-{i}",
-                dataset_id=f"synthetic-{i % 4}",
-                run_key=f"synthetic-{i}",
-                processing_fingerprint="synthetic",
-                labels={"malicious": i % 2},
-            )
-            for i in range(start, stop)
-        ]
+        items = synthetic_run_items(start, stop, n_datasets=4)
         began = time.perf_counter()
         run_ids = [handle.run_id for handle in registry.register_runs(items)]
         register_s += time.perf_counter() - began

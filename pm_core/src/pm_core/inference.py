@@ -2,7 +2,7 @@
 
 `InferencePipeline` runs a prompt through the same backend path as ingestion
 (chat template, one BOS, batched capture), so a classifier trained on stored
-activations sees identical features at inference time.
+activations gets identical features at inference time.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ FEATURES_FILE = "features.json"
 
 @attrs.frozen
 class FeatureSpec:
-    """Which stored features a classifier reads: space, hook point, layer, positions and pooling."""
+    """The stored features a classifier reads: space, hook point, layer, positions and pooling."""
 
     layer: int
     position: tuple[int, ...] = (-1,)

@@ -1,4 +1,4 @@
-"""What every classifier here shares: options, input checks, and the folder a classifier is saved in.
+"""The parts every classifier here shares: options, input checks, and the folder a classifier is saved in.
 
 A saved classifier is a folder holding `classifier.json` and the fitted state::
 

@@ -4,10 +4,11 @@ BIPIA ships clean task contexts and lists of attack strings, not finished
 prompts. A poisoned sample is one context with one attack string inserted at one
 position. `bipia_format` contains the insertion rule and the chat format.
 
-Order of the samples, which fixes their row indexes and so their shards: task
-(in the order of `tasks`), context (file order), then the clean sample when
-`include_clean` is set, then attack kind (text before code), attack category
-(file order), attack string (file order) and position (in the order of `positions`).
+The order of the samples fixes their row indexes, and so their shards. Samples go
+by task (in the order of `tasks`), then context (file order), then the clean sample
+when `include_clean` is set. Within a context they go by attack kind (text before
+code), attack category and attack string (file order), then position (in the order
+of `positions`).
 """
 
 from __future__ import annotations
@@ -136,9 +137,9 @@ class BIPIADataset(RowDataset):
 
     `bipia_root` is a folder holding `benchmark/`. `attacks=None` pairs the
     tasks as BIPIA does: code attacks for the code task and text attacks for
-    the others. `max_contexts` keeps that many contexts per task, drawn with a
-    random generator seeded from `seed`, the task and the split, and kept in
-    file order; `seed` affects nothing else.
+    the others. `max_contexts` keeps that many contexts per task in file order.
+    They are drawn with a random generator seeded from `seed`, the task and the
+    split, and `seed` affects nothing else.
     """
 
     def __init__(

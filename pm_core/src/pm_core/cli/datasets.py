@@ -129,8 +129,8 @@ def overlap_command(config_path: str, examples: int) -> None:
         across.add_column(column)
     for pair in report.pairs:
         labels = ", ".join(f"({_label(a)}, {_label(b)}): {n}" for (a, b), n in sorted(pair.by_label.items(), key=str))
-        shown = "; ".join(f"{a} = {b}" for a, b in pair.examples)
-        across.add_row(pair.first, pair.second, str(pair.exact), str(pair.normalized), labels, shown)
+        example_pairs = "; ".join(f"{a} = {b}" for a, b in pair.examples)
+        across.add_row(pair.first, pair.second, str(pair.exact), str(pair.normalized), labels, example_pairs)
     _console().print(across)
     click.echo(f"{report.cross_dataset_duplicates} prompt(s) shared across datasets after normalisation.")
 

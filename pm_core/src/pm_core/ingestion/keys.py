@@ -3,7 +3,7 @@
 `run_key` identifies *what* is processed: the prompt's content, the model, the sparse
 dictionaries and the seed. `processing_fingerprint` identifies *how*: the capture and
 generation settings. A prompt whose key and fingerprint match a completed run
-is not processed again; a changed fingerprint makes a new run that records the
+is not processed again. A changed fingerprint makes a new run that records the
 one it supersedes.
 """
 

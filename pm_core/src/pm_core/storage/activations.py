@@ -6,9 +6,9 @@ several processes loses rows without an error, because each one works from a sta
 
 Rows are buffered in memory and written once `flush_rows` rows wait, or when `flush` is
 called. `flush` returns a `RowLocation` for every row written since the previous `flush`
-call, including rows that `append` wrote on its own, and for no other row. A caller that
-marks runs completed only from those locations never points the registry at rows that
-are not on disk, and never loses the location of a row that was written.
+call, including rows that `append` wrote on its own, and for no other row. So a caller
+that marks runs completed only from those locations points the registry at written rows
+only, and gets the location of every row that was written.
 
 NOTE: written chunks reach the operating system but are not fsynced, so a killed process
 loses nothing that a flush returned, but a power loss may.

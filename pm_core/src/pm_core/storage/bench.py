@@ -59,16 +59,7 @@ def write_synthetic(
 
     for block, start in enumerate(range(0, n_rows, BLOCK_ROWS)):
         stop = min(n_rows, start + BLOCK_ROWS)
-        items = [
-            RunItem(
-                prompt_id=f"prompt-{i}",
-                dataset_id=f"synthetic-{i % n_datasets}",
-                run_key=f"synthetic-{i}",
-                processing_fingerprint="synthetic",
-                labels={"malicious": i % 2},
-            )
-            for i in range(start, stop)
-        ]
+        items = synthetic_run_items(start, stop, n_datasets)
         began = time.perf_counter()
         handles = registry.register_runs(items)
         register_s += time.perf_counter() - began
@@ -117,3 +108,17 @@ def time_load(
     read_s = time.perf_counter() - began
     registry.close()
     return {"completed_rows_s": rows_s, "read_s": read_s, "total_s": rows_s + read_s, "n_rows": float(X.shape[0])}
+
+
+def synthetic_run_items(start: int, stop: int, n_datasets: int) -> list[RunItem]:
+    """Return registry items for synthetic prompts `start` to `stop - 1`, spread over `n_datasets` datasets."""
+    return [
+        RunItem(
+            prompt_id=f"prompt-{i}",
+            dataset_id=f"synthetic-{i % n_datasets}",
+            run_key=f"synthetic-{i}",
+            processing_fingerprint="synthetic",
+            labels={"malicious": i % 2},
+        )
+        for i in range(start, stop)
+    ]

@@ -80,22 +80,22 @@ class OutputReader:
     def get(self, run_ids: Iterable[str], shards: Mapping[str, str | None] | None = None) -> dict[str, dict[str, Any]]:
         """Return `{run_id: row}` for the requested runs that have outputs; runs without a row are left out.
 
-        `shards` maps a run id to the shard the registry recorded for it; rows written by
+        `shards` maps a run id to the shard the registry recorded for it. Rows written by
         another attempt of the same run (a worker killed before the registry was updated)
         are then ignored. Without it, if a run has several rows, the last one read is kept.
         NOTE: "last" follows LanceDB's scan order, which is commit order for a table that was
         never compacted or indexed.
         """
-        wanted = list(dict.fromkeys(run_ids))
-        if not wanted:
+        requested = list(dict.fromkeys(run_ids))
+        if not requested:
             return {}
         # A run that reached this table through another handle is only visible in the newest version.
         self._table.checkout_latest()
-        if len(wanted) > FILTER_MAX_IDS:
+        if len(requested) > FILTER_MAX_IDS:
             table = self._table.to_arrow()
-            table = table.filter(pc.is_in(table.column("run_id"), value_set=pa.array(wanted, type=pa.string())))
+            table = table.filter(pc.is_in(table.column("run_id"), value_set=pa.array(requested, type=pa.string())))
         else:
-            where = f"run_id IN ({', '.join(_quote(run_id) for run_id in wanted)})"
+            where = f"run_id IN ({', '.join(_quote(run_id) for run_id in requested)})"
             table = self._table.search().where(where).limit(None).to_arrow()
         rows = table.select(OUTPUTS_SCHEMA.names).to_pylist()
         if shards is not None:

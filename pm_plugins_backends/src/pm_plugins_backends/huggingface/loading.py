@@ -105,7 +105,7 @@ def quiet_transformers() -> Iterator[None]:
     """Hide transformers' own notices and GGUF progress bars unless pm logs at debug level.
 
     The tokenizer's legacy-behaviour notice and the de-quantisation bar of a GGUF
-    file say nothing a pm user can act on; `pm -vv` shows them again.
+    file give a pm user nothing to act on, and `pm -vv` shows them again.
     """
     from transformers.utils import logging as transformers_logging
 
