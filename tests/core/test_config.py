@@ -79,8 +79,16 @@ def test_malformed_yaml_names_line(tmp_path) -> None:
         ("  name: smollm2-135m-instruct", "  dtype: float8", r"invalid value 'float8' for `dtype`"),
         ("    class: BastionCorpusDataset", "    params: {}", r"missing key `datasets\[0\].class`"),
     ],
-    ids=["top-level-typo", "model-typo", "fractional-position", "positive-position", "mode", "hook-point",
-         "dtype", "missing-class"],
+    ids=[
+        "top-level-typo",
+        "model-typo",
+        "fractional-position",
+        "positive-position",
+        "mode",
+        "hook-point",
+        "dtype",
+        "missing-class",
+    ],
 )
 def test_invalid_config_names_key(tmp_path, old: str, new: str, pattern: str) -> None:
     assert old in MINIMAL
@@ -114,9 +122,24 @@ def test_unbuilt_features_rejected(tmp_path) -> None:
     from pm_core.config.validate import check_plugins
     from pm_core.plugins import get_catalogue
 
-    text = MINIMAL.replace("  name: smollm2-135m-instruct", "  name: m\n  sae_configs: [{sae_release: r, sae_id: s}]")
-    with pytest.raises(ConfigError, match=r"`model.sae_configs` is not supported yet"):
+    text = MINIMAL.replace("  name: smollm2-135m-instruct", "  name: m\n  enable_attribution: true")
+    with pytest.raises(ConfigError, match=r"`model.enable_attribution: true` is not supported yet"):
         check_plugins(load_config(write(tmp_path, text)), get_catalogue())
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{sae_release: r}", r"needs both `sae_release` and `sae_id`"),
+        ("{sae_release: r, sae_id: s, path: /x}", r"needs either `path`"),
+        ("{path: /x, dtype: fp8}", r"invalid SAE dtype 'fp8': expected one of float32, float16, bfloat16"),
+        ("{path: /x, colour: red}", r"colour"),
+    ],
+)
+def test_sae_config_entries_checked(tmp_path, entry: str, message: str) -> None:
+    text = MINIMAL.replace("  name: smollm2-135m-instruct", f"  name: m\n  sae_configs: [{entry}]")
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text))
 
 
 def test_unknown_dataset_class_rejected(tmp_path) -> None:

@@ -129,6 +129,8 @@ class CaptureRequest:
 
     `layers` are non-negative, already resolved against the model depth.
     `positions` are offsets counted from the end of the prompt: -1 is the last token.
+    `extra_sites` are (hook point, layer) pairs captured for feature extractors (an SAE's
+    own hook) but not stored as raw activations.
     """
 
     layers: tuple[int, ...] = ()
@@ -137,6 +139,7 @@ class CaptureRequest:
     topk_logits: int = 0
     max_new_tokens: int = 0
     drop_bos: bool = True
+    extra_sites: tuple[tuple[str, int], ...] = ()
 
     @property
     def needs_logits(self) -> bool:
@@ -144,8 +147,14 @@ class CaptureRequest:
 
     @property
     def sites(self) -> tuple[tuple[str, int], ...]:
-        """Every (hook point, layer) pair, in a stable order."""
+        """Every (hook point, layer) pair stored as raw activations, in a stable order."""
         return tuple((hook, layer) for hook in self.hook_points for layer in self.layers)
+
+    @property
+    def capture_sites(self) -> tuple[tuple[str, int], ...]:
+        """Every site a backend captures: the stored sites, then the extra sites not among them."""
+        stored = self.sites
+        return stored + tuple(site for site in dict.fromkeys(self.extra_sites) if site not in stored)
 
 
 @attrs.frozen

@@ -17,6 +17,7 @@ from pm_core.errors import ConfigError
 DEFAULT_MODEL = "smollm2-135m-instruct"
 MODES = ("ingest", "labels_only")
 DTYPES = ("float32", "float16", "bfloat16", "auto")
+SAE_DTYPES = ("float32", "float16", "bfloat16")
 SYSTEM_ROLE_FALLBACKS = ("keep", "merge_into_first_user", "error")
 TEMPLATES = ("chat", "none")
 
@@ -49,6 +50,27 @@ class SAEConfig:
     sae_release: str | None = None
     sae_id: str | None = None
     path: str | None = None
+    """A folder written by sae-lens (`cfg.json`, `sae_weights.safetensors`), in place of release and id."""
+    name: str | None = None
+    """Name the features are stored and loaded under; defaults to the folder name or `release/id`."""
+    device: str | None = None
+    """Device to encode on; defaults to the model's device."""
+    dtype: str | None = None
+    """Dtype of the SAE's weights (`float32`, `bfloat16`, ...); defaults to the SAE's own."""
+
+    def __attrs_post_init__(self) -> None:
+        if bool(self.path) == bool(self.sae_release or self.sae_id):
+            msg = (
+                "each `model.sae_configs` entry needs either `path` (a sae-lens SAE folder) or both "
+                f"`sae_release` and `sae_id`, got {attrs.asdict(self)}"
+            )
+            raise ConfigError(msg)
+        if not self.path and not (self.sae_release and self.sae_id):
+            msg = f"`model.sae_configs` entry {attrs.asdict(self)} needs both `sae_release` and `sae_id`"
+            raise ConfigError(msg)
+        if self.dtype is not None and self.dtype not in SAE_DTYPES:
+            msg = f"invalid SAE dtype {self.dtype!r}: expected one of {', '.join(SAE_DTYPES)}"
+            raise ConfigError(msg)
 
 
 @attrs.frozen

@@ -14,11 +14,8 @@ from pm_core.secrets import redact
 
 def check_plugins(config: RunConfig, catalogue: Catalogue) -> None:
     """Raise if the backend or a dataset class is not registered, or the config requests an unbuilt feature."""
-    # TODO: SAE encoding and attribution graphs come with their backends; until then a config
+    # TODO: attribution graphs come with the circuit-tracer backend; until then a config
     # that requests them stops here rather than running without them.
-    if config.model.sae_configs:
-        msg = "`model.sae_configs` is not supported yet: SAE encoding during ingestion is not available; remove it"
-        raise ConfigError(msg)
     if config.model.enable_attribution:
         msg = "`model.enable_attribution: true` is not supported yet: attribution graphs are not available"
         raise ConfigError(msg)
@@ -30,6 +27,8 @@ def check_plugins(config: RunConfig, catalogue: Catalogue) -> None:
             )
             raise ConfigError(msg)
     catalogue.get("backends", config.model.backend)
+    if config.model.sae_configs:
+        catalogue.get("feature_extractors", "sae")
     for dataset in config.datasets:
         try:
             catalogue.get("datasets", dataset.class_name)

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from pm_core.backend import Backend
 from pm_core.config.schema import DatasetConfig, RunConfig
 from pm_core.config.validate import config_snapshot, resolve_layers
 from pm_core.datasets import RejectedRow, create_dataset
+from pm_core.extractors import FeatureExtractor, check_extractor_fits, load_extractors
 from pm_core.ingestion.keys import processing_fingerprint, run_key
 from pm_core.ingestion.progress import ProgressReporter
 from pm_core.ingestion.reasons import SKIP_REASONS
@@ -31,6 +32,7 @@ from pm_core.overlap import earlier_keys, text_key
 from pm_core.plugins import Catalogue, get_catalogue
 from pm_core.registry import RunItem, RunRegistry
 from pm_core.secrets import redact
+from pm_core.storage.dictionaries import record_dictionary
 from pm_core.types import CaptureRequest, PromptSpec
 
 logger = logging.getLogger(__name__)
@@ -56,10 +58,14 @@ class DatasetSummary:
     examples: dict[str, str] = attrs.field(factory=dict)
 
 
-def build_request(config: RunConfig, n_layers: int) -> CaptureRequest:
-    """Resolve the config's capture settings against the loaded model's depth."""
+def build_request(config: RunConfig, n_layers: int, extractors: Sequence[FeatureExtractor] = ()) -> CaptureRequest:
+    """Resolve the config's capture settings against the loaded model's depth.
+
+    The sites the extractors read are captured too, and stored raw only if the config asks for them.
+    """
     capture = config.run.capture_acts_raw
     return CaptureRequest(
+        extra_sites=tuple(extractor.site for extractor in extractors),
         layers=resolve_layers(capture.layers, n_layers),
         hook_points=config.run.raw_hook_point,
         positions=capture.positions,
@@ -89,6 +95,7 @@ class FullIngestionPipeline:
         self.show_progress = show_progress
         self.output_dir = Path(config.output_dir)
         self.stats = RunnerStats()
+        self._extractors: list[FeatureExtractor] | None = None
 
     def backend(self) -> Backend:
         """Return the backend, loading it on first use."""
@@ -117,7 +124,11 @@ class FullIngestionPipeline:
         summary.forward_passes = self.stats.forward_passes
         logger.info(
             "%s: %d completed, %d skipped, %d failed, %d already done in %.1f s",
-            summary.dataset_id, summary.completed, summary.skipped, summary.failed, summary.already_done,
+            summary.dataset_id,
+            summary.completed,
+            summary.skipped,
+            summary.failed,
+            summary.already_done,
             summary.seconds,
         )
         return summary
@@ -195,10 +206,28 @@ class FullIngestionPipeline:
         summary.examples.setdefault(row.reason, row.message)
         logger.info("%s: %s", row.reason, row.message)
 
+    def extractors(self) -> list[FeatureExtractor]:
+        """Load the config's sparse dictionaries once, checking them against the model before its weights load."""
+        if self._extractors is None:
+            self._extractors = load_extractors(self.config, self.catalogue)
+        return self._extractors
+
     def _process(self, registry: RunRegistry, pending: list[tuple[str, PromptSpec]], summary: DatasetSummary) -> None:
+        extractors = self.extractors()
         backend = self.backend()
-        request = build_request(self.config, backend.n_layers)
+        for extractor in extractors:
+            check_extractor_fits(extractor, backend.n_layers, backend.d_model)
+        request = build_request(self.config, backend.n_layers, extractors)
         description = backend.describe()
+        for extractor in extractors:
+            replaced = record_dictionary(self.output_dir, extractor.name, extractor.identity())
+            if replaced is not None:
+                logger.warning(
+                    "dictionary %r now comes from other weights than before (%s); features of earlier runs "
+                    "stay stored under the same name until their prompts are run again",
+                    extractor.name,
+                    replaced.get("path") or replaced.get("sae_id"),
+                )
         run_metadata = {key: description.get(key) for key in ("dtype", "attn_implementation", "device")}
         model_file = self.output_dir / "model.json"
         model_file.write_text(json.dumps(redact(description), indent=2, default=str) + "\n")
@@ -212,6 +241,7 @@ class FullIngestionPipeline:
             shard_prefix=shard_prefix,
             storage_dtype=self.config.run.storage_dtype,
             flush_every=self.config.run.flush_every,
+            extractors=extractors,
         )
 
         with ProgressReporter(self.dataset_config.name, len(pending), enabled=self.show_progress) as progress:

@@ -126,17 +126,34 @@ class PromptRunner:
                 self._run_batch([item])
             return
 
-        for (run_id, _), result in zip(batch, results, strict=True):
-            self._store(run_id, result)
+        sparse_rows = self._encode(results)
+        for (run_id, _), result, rows in zip(batch, results, sparse_rows, strict=True):
+            self._store(run_id, result, rows)
         self.on_progress(len(batch))
 
-    def _store(self, run_id: str, result: PromptResult) -> None:
+    def _encode(self, results: list[PromptResult]) -> list:
+        """Encode the batch's sparse features at once; on failure leave each prompt to encode its own."""
+        ok = [result for result in results if result.ok]
+        try:
+            encoded = self.sink.encode(ok)
+        except Exception as error:  # noqa: BLE001 - the prompt that fails is found one at a time in `_store`
+            logger.warning("encoding a batch of %d prompts failed (%s); encoding one prompt at a time", len(ok), error)
+            encoded = None
+        if encoded is None:
+            return [None] * len(results)
+        by_result = iter(encoded)
+        return [next(by_result) if result.ok else None for result in results]
+
+    def _store(self, run_id: str, result: PromptResult, sparse_rows: list | None = None) -> None:
         spec = result.prompt.spec
         if result.ok:
             try:
-                self.sink.add(run_id, result)
+                self.sink.add(run_id, result, sparse_rows)
             except PromptError as error:
                 self._fail(run_id, spec, error.reason, str(error))
+                return
+            except Exception as error:  # noqa: BLE001 - a feature extractor failing on one prompt fails that prompt
+                self._fail(run_id, spec, "feature_extraction_error", f"{type(error).__name__}: {error}")
                 return
             self.stats.completed += 1
             return

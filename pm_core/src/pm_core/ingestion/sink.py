@@ -1,4 +1,4 @@
-"""The result sink of one worker: its own zarr shard, the outputs table, then the registry.
+"""The result sink of one worker: its own zarr shard, sparse features, the outputs table, then the registry.
 
 Rows are buffered and written in flushes. The registry marks a run completed
 only after its rows are durable, so a worker killed between two flushes
@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from pm_core.errors import PromptError
+from pm_core.extractors import FeatureExtractor
+from pm_core.ingestion.encoding import SparseRow, encode_results
 from pm_core.ingestion.reasons import NON_FINITE
 from pm_core.registry import RunRegistry
 from pm_core.storage.activations import ActivationWriter
+from pm_core.storage.features import SparseFeatureWriter
 from pm_core.storage.outputs import OutputWriter
 from pm_core.types import CaptureRequest, PromptResult
 
@@ -36,6 +40,7 @@ class ResultSink:
         shard_prefix: str,
         storage_dtype: str = "float32",
         flush_every: int = 256,
+        extractors: Sequence[FeatureExtractor] = (),
     ) -> None:
         self.registry = registry
         self.request = request
@@ -53,19 +58,39 @@ class ResultSink:
                 d_model=d_model,
                 dtype=storage_dtype,
             )
+        self.extractors = [extractor for extractor in extractors if extractor.sparse]
+        self.features = None
+        if self.extractors:
+            # Rows are committed by `flush` only, together with the registry update.
+            self.features = SparseFeatureWriter(output_dir, self.shard_id, flush_rows=2**62)
+            for extractor in self.extractors:
+                self.features.declare_dictionary(extractor.name, extractor.d_out)
         self.outputs = OutputWriter(output_dir)
         self._pending: list[tuple[str, dict[str, Any]]] = []
         self.rows_written = 0
         self.bytes_written = 0
 
-    def add(self, run_id: str, result: PromptResult) -> None:
-        """Buffer one successful result; flush when the buffer is full.
+    def encode(self, results: Sequence[PromptResult]) -> list[list[SparseRow]] | None:
+        """Encode the sparse features of a batch's results at once; None when no dictionary is configured."""
+        if not self.extractors:
+            return None
+        return encode_results(self.extractors, results, self.request.positions)
 
-        Raises `PromptError` (`non_finite_activation`) when a value that is finite in the
-        model's dtype overflows the storage dtype, and buffers nothing of that prompt.
+    def add(self, run_id: str, result: PromptResult, sparse_rows: Sequence[SparseRow] | None = None) -> None:
+        """Buffer one successful result and its sparse features; flush when the buffer is full.
+
+        `sparse_rows` are the result's features from `encode`; they are computed here when
+        not given. Raises `PromptError` (`non_finite_activation`) when a value that is finite
+        in the model's dtype overflows the storage dtype, and buffers nothing of that prompt.
         """
+        stacked = {site: self._cast(result, site)[np.newaxis] for site in self.request.sites}
+        if self.features is not None:
+            if sparse_rows is None:
+                sparse_rows = encode_results(self.extractors, [result], self.request.positions)[0]
+            for row in sparse_rows:
+                self.features.add(run_id, row.dictionary, row.layer, row.position, row.indices, row.values)
+
         if self.activations is not None:
-            stacked = {site: self._cast(result, site)[np.newaxis] for site in self.request.sites}
             self.activations.append(
                 [run_id],
                 stacked,
@@ -107,6 +132,8 @@ class ResultSink:
         if not self._pending:
             return 0
         rows: dict[str, int] = {}
+        if self.features is not None:
+            self.features.flush()
         if self.activations is not None:
             for run_id, _shard, row in self.activations.flush():
                 rows[run_id] = row

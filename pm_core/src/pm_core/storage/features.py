@@ -250,6 +250,27 @@ class SparseFeatureReader:
         query = self._features.search().where(site_filter(dictionary, layer, positions))
         return query.select(["run_id", "shard", "position", "feat_idx", "feat_val"]).limit(None).to_arrow()
 
+    def encoded_runs(self, dictionary: str) -> set[tuple[str, str]]:
+        """Return the (run_id, shard) pairs that have rows of `dictionary`."""
+        self._features.checkout_latest()
+        query = self._features.search().where(f"dictionary = {quote(dictionary)}").select(["run_id", "shard"])
+        table = query.limit(None).to_arrow()
+        return set(zip(table.column("run_id").to_pylist(), table.column("shard").to_pylist(), strict=True))
+
+    def delete_dictionary(self, dictionary: str) -> None:
+        """Delete every row of `dictionary` from the feature tables, so it can be encoded again."""
+        self._features.checkout_latest()
+        sites = self._features.search().where(f"dictionary = {quote(dictionary)}").select(["layer", "position"])
+        table = sites.limit(None).to_arrow()
+        pairs = set(zip(table.column("layer").to_pylist(), table.column("position").to_pylist(), strict=True))
+        self._features.delete(f"dictionary = {quote(dictionary)}")
+        if pairs:
+            index = open_table(self.database, INDEX_TABLE, INDEX_SCHEMA, create=False)
+            keys = ", ".join(str(site_key(dictionary, layer, position)) for layer, position in pairs)
+            index.delete(f"site IN ({keys})")
+        dictionaries = open_table(self.database, DICTIONARIES_TABLE, DICTIONARIES_SCHEMA, create=False)
+        dictionaries.delete(f"dictionary = {quote(dictionary)}")
+
     def feature_entries(self, feature: int, dictionary: str, layer: int, position: int) -> pa.Table:
         """Return run_id, shard and value of every stored row where `feature` is active at one site."""
         if self._index is None:

@@ -72,7 +72,7 @@ class BatchRunner:
 
         recorder = ActivationRecorder(
             self.blocks,
-            request.sites,
+            request.capture_sites,
             seq_len=batch.seq_len,
             columns=plan.columns,
             prefill_only=request.max_new_tokens > 0,
@@ -83,7 +83,7 @@ class BatchRunner:
         with torch.inference_mode(), recorder:
             if request.max_new_tokens > 0:
                 logits, generated = self._generate(batch, request.max_new_tokens)
-            elif request.sites or request.topk_logits > 0:
+            elif request.capture_sites or request.topk_logits > 0:
                 logits = self._forward(batch, want_logits=request.topk_logits > 0)
 
         return self._results(prompts, request, plan, recorder.records, logits, generated)

@@ -1,0 +1,1 @@
+"""Sparse dictionaries from sae-lens: loading, hook-name mapping, encoding and training."""
