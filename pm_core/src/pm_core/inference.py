@@ -17,8 +17,11 @@ import numpy as np
 from pm_core.backend import Backend
 from pm_core.classifiers import Classifier
 from pm_core.config.load import parse_positions
+from pm_core.config.schema import SAEConfig
 from pm_core.config.validate import resolve_layers
 from pm_core.errors import ConfigError, PromptError
+from pm_core.extractors import FeatureExtractor, check_extractor_fits
+from pm_core.plugins import Catalogue, get_catalogue
 from pm_core.types import CaptureRequest, PromptResult, PromptSpec
 
 #: File next to a saved classifier that records which features it was trained on.
@@ -41,6 +44,10 @@ class FeatureSpec:
     classifier: str | None = None
     #: The model the features came from (`model_id`, `n_layers`, `d_model`), from the run's model.json.
     model: dict | None = None
+    #: For space 'sae': the stored dictionary name, and where its SAE comes from (`path`, or
+    #: `sae_release` and `sae_id`, with `dtype`), from the output directory's dictionaries.json.
+    dictionary: str | None = None
+    sae: dict | None = None
 
     def save(self, folder: Path) -> None:
         (Path(folder) / FEATURES_FILE).write_text(json.dumps(attrs.asdict(self), indent=2) + "\n")
@@ -58,35 +65,60 @@ class FeatureSpec:
         return cls(**record)
 
 
-class RawActivationExtractor:
-    """Turns captured raw activations into the row a classifier trained on `load()` expects."""
+class OnTheFlyFeatures:
+    """Turns a prompt's captured activations into the row a classifier trained on `load()` expects.
 
-    def __init__(self, features: FeatureSpec) -> None:
-        if features.space != "raw":
-            msg = f"space {features.space!r} needs its feature extractor; only 'raw' is available"
-            raise ConfigError(msg)
+    The registered feature extractor of the classifier's space (`raw`, or `sae` reloaded
+    from the source recorded at training time) encodes each valid position, and the
+    positions are pooled as `ClassificationDataset.load` pools stored ones.
+    """
+
+    def __init__(self, features: FeatureSpec, backend: Backend, catalogue: Catalogue | None = None) -> None:
+        catalogue = catalogue or get_catalogue()
         self.features = features
+        (layer,) = resolve_layers((features.layer,), backend.n_layers, key_path="layer")
+        if features.space == "raw":
+            self.extractor = catalogue.create("feature_extractors", "raw", features.hook_point, layer, backend.d_model)
+        elif features.space == "sae":
+            self.extractor = self._sae_extractor(catalogue, backend)
+        else:
+            msg = f"invalid space {features.space!r} in features.json: expected 'raw' or 'sae'"
+            raise ConfigError(msg)
+        check_extractor_fits(self.extractor, backend.n_layers, backend.d_model)
+        self.request = CaptureRequest(layers=(), extra_sites=(self.extractor.site,), positions=features.position)
 
-    def request(self, n_layers: int) -> CaptureRequest:
-        (layer,) = resolve_layers((self.features.layer,), n_layers, key_path="layer")
-        return CaptureRequest(
-            layers=(layer,), hook_points=(self.features.hook_point,), positions=self.features.position
-        )
+    def _sae_extractor(self, catalogue: Catalogue, backend: Backend) -> FeatureExtractor:
+        if not self.features.sae:
+            msg = (
+                f"features.json names dictionary {self.features.dictionary!r} but not where its SAE comes from; "
+                "re-run `pm lodo` on an output directory with dictionaries.json"
+            )
+            raise ConfigError(msg)
+        device = str(backend.describe().get("device") or "cpu")
+        config = SAEConfig(**{**self.features.sae, "name": self.features.dictionary})
+        return catalogue.create("feature_extractors", "sae", config, device=device)
 
-    def extract(self, result: PromptResult, request: CaptureRequest) -> np.ndarray:
+    def extract(self, result: PromptResult) -> np.ndarray:
         """Return the feature row of one prompt, pooled as at training time."""
-        values = result.activations[request.sites[0]]
+        values = result.activations[self.extractor.site]
         valid = np.asarray(result.valid, dtype=bool)
-        if self.features.pool == "concat" or len(valid) == 1:
+        pool = self.features.pool
+        if pool == "concat" or len(valid) == 1:
             if not valid.all():
                 msg = f"prompt {result.prompt.spec.prompt_id!r} is shorter than position {self.features.position}"
                 raise PromptError("position_out_of_range", msg)
-            row = values.reshape(-1)
         elif not valid.any():
             msg = f"prompt {result.prompt.spec.prompt_id!r} has none of the positions {self.features.position}"
             raise PromptError("position_out_of_range", msg)
+
+        encoded = self.extractor.encode(values[valid])
+        encoded = encoded.toarray() if self.extractor.sparse else np.asarray(encoded)
+        if pool == "concat" or len(valid) == 1:
+            row = encoded.reshape(-1)
+        elif pool == "max":
+            row = encoded.max(axis=0)
         else:
-            row = values[valid].mean(axis=0)
+            row = encoded.mean(axis=0)
         if self.features.columns is not None:
             row = row[list(self.features.columns)]
         return row
@@ -125,8 +157,8 @@ class InferencePipeline:
         self.backend = backend
         self.classifier = classifier
         self.features = features
-        self.extractor = RawActivationExtractor(features)
-        self.request = self.extractor.request(backend.n_layers)
+        self.extractor = OnTheFlyFeatures(features, backend)
+        self.request = self.extractor.request
 
     def predict(self, prompts: Sequence[str | PromptSpec]) -> list[Prediction]:
         specs = [
@@ -139,7 +171,7 @@ class InferencePipeline:
         for result in results:
             if not result.ok:
                 raise PromptError(result.error_reason or "backend_error", result.error_message or "")
-            rows.append(self.extractor.extract(result, self.request))
+            rows.append(self.extractor.extract(result))
         scores = self.classifier.predict_scores(np.stack(rows))
         return [
             Prediction(spec.prompt_id, float(score), bool(score >= self.features.threshold), prompt.n_tokens)
