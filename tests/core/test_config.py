@@ -116,6 +116,12 @@ def test_positions_parse() -> None:
     assert parse_positions("-5", "p") == (-5,)
     assert parse_positions([-5, -1], "p") == (-5, -1)
     assert parse_positions(["-3", "last"], "p") == (-3, -1)
+    assert parse_positions("-4..-1", "p") == (-4, -3, -2, -1)
+    assert parse_positions(["-10", "-3..-2"], "p") == (-10, -3, -2)
+    with pytest.raises(ConfigError, match=r"write the earlier offset first, as in -64..-1"):
+        parse_positions("-1..-4", "p")
+    with pytest.raises(ConfigError, match=r"invalid position 3 at `p`"):
+        parse_positions("-2..3", "p")
 
 
 def test_unbuilt_features_rejected(tmp_path) -> None:

@@ -158,7 +158,7 @@ def parse_capture(raw: Any, key_path: str) -> CaptureConfig:
 
 
 def parse_positions(raw: Any, key_path: str) -> tuple[int, ...]:
-    """Turn `last`, `-5`, -5 or a list of them into offsets from the end of the prompt."""
+    """Turn `last`, `-5`, -5, a range `-64..-1` or a list of them into offsets from the end of the prompt."""
     items = raw if isinstance(raw, list | tuple) else [raw]
     if not items:
         msg = f"`{key_path}` is empty: give `last`, a negative offset such as -5, or a list of them"
@@ -166,11 +166,24 @@ def parse_positions(raw: Any, key_path: str) -> tuple[int, ...]:
     offsets = []
     for index, item in enumerate(items):
         item_path = f"{key_path}[{index}]" if isinstance(raw, list | tuple) else key_path
-        offsets.append(_parse_offset(item, item_path))
+        if isinstance(item, str) and ".." in item:
+            offsets.extend(_parse_range(item, item_path))
+        else:
+            offsets.append(_parse_offset(item, item_path))
     if len(set(offsets)) != len(offsets):
         msg = f"`{key_path}` lists a position twice: {raw!r}"
         raise ConfigError(msg)
     return tuple(offsets)
+
+
+def _parse_range(item: str, key_path: str) -> list[int]:
+    """Expand `-64..-1` into every offset from -64 to -1, both included."""
+    first, _, last = item.partition("..")
+    start, stop = _parse_offset(first, key_path), _parse_offset(last, key_path)
+    if start > stop:
+        msg = f"invalid position range {item!r} at `{key_path}`: write the earlier offset first, as in -64..-1"
+        raise ConfigError(msg)
+    return list(range(start, stop + 1))
 
 
 def _parse_offset(item: Any, key_path: str) -> int:
