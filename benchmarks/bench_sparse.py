@@ -9,7 +9,10 @@ real run leaves them, then measures:
   already in memory, the floor that a reader cannot beat;
 - `top100_ms`: `ClassificationDataset.top_prompts(k=100)` for one feature over 1,000,000
   stored feature rows (8 active features each, so about 490 rows per feature), the median of
-  `TOP_REPEATS` calls after one warm-up call, with the BTREE index on `feat_idx` built.
+  `TOP_REPEATS` calls after one warm-up call, with the BTREE indexes on `feat_idx` and
+  `outputs.run_id` built by `index_output_dir`, as at the end of `pm run`. The store also
+  has an `outputs` row with a prompt text per run, and the 100 texts are looked up;
+  `top100_without_text_ms` leaves that lookup out.
 
 Prints the figures and writes them to `.bench/sparse.json`. Sizes can be reduced with
 `--scale 0.1` for a quick check.
@@ -30,7 +33,9 @@ import scipy.sparse as sp
 from pm_core.readers.classification import ClassificationDataset
 from pm_core.registry import RunRegistry
 from pm_core.storage.bench import synthetic_run_items
-from pm_core.storage.features import SparseFeatureReader, SparseFeatureWriter
+from pm_core.storage.features import SparseFeatureWriter
+from pm_core.storage.indexes import index_output_dir
+from pm_core.storage.outputs import OutputWriter
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BLOCK_ROWS = 4096
@@ -48,10 +53,28 @@ def synthetic_indices(rng: np.random.Generator, n_rows: int, n_active: int) -> n
     return ((np.arange(n_active) * width + jitter + shift) % D_SAE).astype(np.int32)
 
 
-def write_store(output_dir: Path, n_rows: int, n_active: int, *, write_index: bool, seed: int = 0) -> dict:
+def synthetic_output(run_id: str, number: int) -> dict:
+    """Return an `outputs` row whose prompt text has the length of a short chat prompt."""
+    text = f"<|im_start|>user\nSynthetic prompt number {number}: summarise the attached document.<|im_end|>"
+    return {
+        "run_id": run_id,
+        "shard": "synthetic-0",
+        "generated_text": "",
+        "generated_ids": [],
+        "topk_ids": [],
+        "topk_values": [],
+        "input_ids": [],
+        "prompt_text": text,
+    }
+
+
+def write_store(
+    output_dir: Path, n_rows: int, n_active: int, *, write_index: bool, seed: int = 0, with_outputs: bool = False
+) -> dict:
     """Write `n_rows` completed runs with `n_active` random features each; return timings in seconds."""
     rng = np.random.default_rng(seed)
     registry = RunRegistry(output_dir)
+    outputs = OutputWriter(output_dir, flush_rows=2**62) if with_outputs else None
     writer = SparseFeatureWriter(output_dir, "synthetic-0", flush_rows=BLOCK_ROWS, write_index=write_index)
     writer.declare_dictionary(DICTIONARY, D_SAE)
     register_s = write_s = 0.0
@@ -68,6 +91,9 @@ def write_store(output_dir: Path, n_rows: int, n_active: int, *, write_index: bo
         for run_id, row_indices, row_values in zip(run_ids, indices, values, strict=True):
             writer.add(run_id, DICTIONARY, LAYER, -1, row_indices, row_values)
         committed = writer.flush()
+        if outputs is not None:
+            outputs.add([synthetic_output(run_id, start + offset) for offset, run_id in enumerate(run_ids)])
+            outputs.flush()
         write_s += time.perf_counter() - began
 
         began = time.perf_counter()
@@ -97,22 +123,27 @@ def bench_csr(root: Path, n_rows: int) -> dict:
 
 def bench_top(root: Path, n_rows: int) -> dict:
     output_dir = root / "top"
-    written = write_store(output_dir, n_rows, 8, write_index=True, seed=1)
+    written = write_store(output_dir, n_rows, 8, write_index=True, seed=1, with_outputs=True)
     began = time.perf_counter()
-    SparseFeatureReader(output_dir).create_feature_index()
+    index_output_dir(output_dir)
     index_s = time.perf_counter() - began
     dataset = ClassificationDataset(output_dir)
     top = dataset.top_prompts(feature=123, layer=LAYER, k=100)
     # About n_rows * 8 / D_SAE rows contain one feature, so a reduced --scale finds fewer than 100.
     assert 0 < len(top) <= 100, len(top)
     assert all(a["value"] >= b["value"] for a, b in zip(top, top[1:], strict=False))
-    times = []
+    assert all(item["text"].startswith("<|im_start|>user") for item in top)
+    times, without_text = [], []
     for feature in range(TOP_REPEATS):
         began = time.perf_counter()
         dataset.top_prompts(feature=1000 + feature, layer=LAYER, k=100)
         times.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        dataset.top_prompts(feature=2000 + feature, layer=LAYER, k=100, with_text=False)
+        without_text.append(time.perf_counter() - began)
     return {
         "top100_ms": statistics.median(times) * 1000,
+        "top100_without_text_ms": statistics.median(without_text) * 1000,
         "top_found": len(top),
         "top_index_s": index_s,
         "top_write": written,

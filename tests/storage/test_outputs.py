@@ -22,6 +22,7 @@ def output_row(run_id: str, text: str = "Sure.") -> dict:
         "topk_ids": [5, 9],
         "topk_values": [3.5, 1.25],
         "input_ids": [1, 4, 4, 7],
+        "prompt_text": "<|im_start|>user\nhello<|im_end|>",
     }
 
 

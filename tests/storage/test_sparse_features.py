@@ -14,8 +14,10 @@ from pm_core.errors import ConfigError
 from pm_core.readers.classification import ClassificationDataset
 from pm_core.registry import RunItem, RunRegistry
 from pm_core.storage.features import FEATURES_SCHEMA, FEATURES_TABLE, SparseFeatureReader, SparseFeatureWriter
+from pm_core.storage.indexes import index_output_dir
 from pm_core.storage.lance_tables import open_table
 from pm_core.storage.layout import LANCE_DIR
+from pm_core.storage.outputs import OutputWriter
 
 D_SAE = 32
 LAYER = 3
@@ -111,6 +113,34 @@ def test_top_prompts_order_values(store) -> None:
     assert top[0]["prompt_id"] == "p1"
     assert top[0]["dataset_id"] == "alpha"
     assert len(ClassificationDataset(output_dir).top_prompts(feature=1, layer=LAYER, k=1)) == 1
+
+
+def test_top_prompts_carry_prompt_text(store) -> None:
+    output_dir, _, run_ids = store
+    assert [item["text"] for item in ClassificationDataset(output_dir).top_prompts(feature=5, layer=LAYER)] == [
+        None,
+        None,
+    ]
+    writer = OutputWriter(output_dir)
+    for number, run_id in enumerate(run_ids):
+        writer.add(
+            {
+                "run_id": run_id,
+                "shard": "s0",
+                "generated_text": "",
+                "generated_ids": [],
+                "topk_ids": [],
+                "topk_values": [],
+                "input_ids": [1, 2],
+                "prompt_text": f"prompt number {number}",
+            }
+        )
+    writer.flush()
+    index_output_dir(output_dir)
+
+    top = ClassificationDataset(output_dir).top_prompts(feature=5, layer=LAYER)
+    assert [item["text"] for item in top] == ["prompt number 1", "prompt number 0"]
+    assert "text" not in ClassificationDataset(output_dir).top_prompts(feature=5, layer=LAYER, with_text=False)[0]
 
 
 def test_top_prompts_with_btree_index(store) -> None:

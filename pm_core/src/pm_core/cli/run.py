@@ -85,6 +85,9 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
             raise click.ClickException(f"{len(failures)} dataset(s) failed, {stored}:\n{lines}")
         _check_some_completed(summaries)
 
+    from pm_core.storage.indexes import index_output_dir
+
+    index_output_dir(config.output_dir)
     click.echo(f"Stored in {config.output_dir}. Load it in Python with:")
     click.echo("    from pm_core import ClassificationDataset")
     click.echo(f"    dataset = ClassificationDataset.from_path({config.output_dir!r})")
@@ -92,6 +95,10 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
     if layers:
         click.echo(f"    data = dataset.load(layer={layers[-1]}, space='raw', position='last')")
         click.echo("    X, y, datasets = data.X, data.y, data.datasets")
+    if config.model.sae_configs:
+        click.echo(
+            "    sparse = dataset.load(layer=L, space='sae', position='last', return_sparse=True, dictionary=NAME)"
+        )
 
 
 def _check_some_completed(summaries) -> None:
@@ -158,8 +165,14 @@ def _probe_dataset(config, dataset_name: str) -> str | None:
 @click.option("--num-prompts", type=click.IntRange(min=1), help="Process at most this many prompts.")
 @click.option("--device", help="Run the model on this device (cpu, cuda:0, or auto for device_map=auto).")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def ingest_command(config_path: str, dataset_name: str, shard: str | None, num_prompts: int | None,
-                   device: str | None, no_progress: bool) -> None:
+def ingest_command(
+    config_path: str,
+    dataset_name: str,
+    shard: str | None,
+    num_prompts: int | None,
+    device: str | None,
+    no_progress: bool,
+) -> None:
     """Process one dataset of a config in this process (one worker)."""
     from pm_core.ingestion.pipeline import FullIngestionPipeline
     from pm_core.ingestion.progress import print_reasons, print_summary

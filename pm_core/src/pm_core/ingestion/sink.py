@@ -108,6 +108,7 @@ class ResultSink:
                 "topk_ids": [] if result.topk_ids is None else result.topk_ids.tolist(),
                 "topk_values": [] if result.topk_values is None else result.topk_values.tolist(),
                 "input_ids": list(result.prompt.input_ids),
+                "prompt_text": result.prompt.text,
             }
         )
         metadata = {**self.run_metadata, **result.prompt.metadata, "n_tokens": result.prompt.n_tokens}

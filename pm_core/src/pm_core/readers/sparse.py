@@ -79,11 +79,18 @@ class SparseFeatureQueries:
         return dictionary, sizes[dictionary]
 
     def top_prompts(
-        self, feature: int, layer: int, k: int = 100, dictionary: str | None = None, position: int = -1
+        self,
+        feature: int,
+        layer: int,
+        k: int = 100,
+        dictionary: str | None = None,
+        position: int = -1,
+        with_text: bool = True,
     ) -> list[dict[str, Any]]:
         """Return the `k` completed prompts with the largest value of `feature`, largest first.
 
-        Each item has run_id, prompt_id, dataset_id, labels and value.
+        Each item has run_id, prompt_id, dataset_id, labels, value and, with `with_text`, text:
+        the prompt as the model saw it after the chat template.
         """
         from pm_core.storage import feature_queries
         from pm_core.storage.features import SparseFeatureReader
@@ -99,7 +106,8 @@ class SparseFeatureQueries:
             raise ConfigError(msg)
         offset = parse_positions(position, "position")[0]
         layer = self._absolute_layer(layer)
-        return feature_queries.top_prompts(self.registry, reader, feature, dictionary, layer, offset, k)
+        top = feature_queries.top_prompts(self.registry, reader, feature, dictionary, layer, offset, k)
+        return feature_queries.add_prompt_texts(self.output_dir, top) if with_text else top
 
     def feature_frequency(
         self,

@@ -160,7 +160,8 @@ def top_prompts(
 ) -> list[dict[str, Any]]:
     """Return up to `k` completed prompts with the largest value of `feature`, largest first.
 
-    Each item has run_id, prompt_id, dataset_id, labels (a dict) and value. Candidates from the
+    Each item has run_id, prompt_id, dataset_id, labels (a dict) and value (see `add_prompt_texts`
+    for the text). Candidates from the
     `sae_feature_index` table are checked in batches, so only the top candidates reach the registry.
     NOTE: a run counts as superseded when a newer completed run has the same run_key, even if
     that newer run has no row at this site, while `load` would then keep the older run.
@@ -204,6 +205,20 @@ def top_prompts(
             if len(results) == k:
                 return results
     return results
+
+
+def add_prompt_texts(output_dir: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set `text` of each item to its prompt as rendered for the model, or None where no output row has it."""
+    from pm_core.errors import StorageError
+    from pm_core.storage.outputs import OutputReader
+
+    try:
+        outputs = OutputReader(output_dir).get([item["run_id"] for item in items])
+    except StorageError:
+        outputs = {}
+    for item in items:
+        item["text"] = outputs.get(item["run_id"], {}).get("prompt_text")
+    return items
 
 
 def feature_frequency(matrix: Any, groups: np.ndarray, feature: int | None) -> dict[Any, Any]:

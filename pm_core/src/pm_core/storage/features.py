@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pm_core.errors import StorageError
-from pm_core.storage.lance_tables import BatchedTableWriter, open_table
+from pm_core.storage.lance_tables import BatchedTableWriter, build_btree_index, open_table
 from pm_core.storage.layout import LANCE_DIR
 
 if TYPE_CHECKING:
@@ -292,6 +292,4 @@ class SparseFeatureReader:
         """
         table = open_table(self.database, INDEX_TABLE, INDEX_SCHEMA, create=False)
         table.optimize()
-        # NOTE: deprecated in lancedb 0.40 in favour of create_index(config=BTree()), whose first
-        # positional argument there is a vector metric, so the old call is kept for now.
-        table.create_scalar_index("feat_idx", index_type="BTREE", replace=True)
+        build_btree_index(table, "feat_idx")

@@ -205,3 +205,14 @@ class BatchedTableWriter:
     def close(self) -> pa.Table:
         """Commit what is buffered and return what `flush` returns."""
         return self.flush()
+
+
+def build_btree_index(table: Table, column: str) -> None:
+    """Build (or rebuild) a BTREE scalar index on `column` of `table`."""
+    import warnings
+
+    # NOTE: lancedb 0.40 deprecates create_scalar_index in favour of create_index(config=BTree()),
+    # whose first positional argument there is a vector metric, so the old call is kept for now.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="create_scalar_index is deprecated")
+        table.create_scalar_index(column, index_type="BTREE", replace=True)

@@ -27,10 +27,11 @@ OUTPUTS_SCHEMA = pa.schema(
         pa.field("topk_ids", pa.list_(pa.int32())),
         pa.field("topk_values", pa.list_(pa.float32())),
         pa.field("input_ids", pa.list_(pa.int32())),
+        pa.field("prompt_text", pa.string()),
     ]
 )
 """One row per run: the activation shard that contains the run's row (null without one), the generated reply,
-the top-k next-token logits after the prompt, and the prompt's token ids."""
+the top-k next-token logits after the prompt, the prompt's token ids and its text as rendered for the model."""
 
 FILTER_MAX_IDS = 1000
 """Above this many run ids, `OutputReader.get` scans the table once instead of filtering in LanceDB."""

@@ -45,12 +45,14 @@ def encode_command(
     dataset_names = [item.strip() for item in datasets.split(",")] if datasets else None
 
     from pm_core.registry import RunRegistry
+    from pm_core.storage.indexes import index_output_dir
 
     total = len(RunRegistry(f"{output_dir}/registry.sqlite").completed_rows(dataset_ids=dataset_names)["run_id"])
     with ProgressReporter(f"encode {extractor.name}", total) as progress:
         summary = encode_stored(
             output_dir, extractor, offsets, dataset_names, overwrite=overwrite, on_progress=progress.advance
         )
+    index_output_dir(output_dir)
     console.print(
         f"{summary.dictionary}: encoded {summary.encoded_runs} runs ({summary.vectors} vectors), "
         f"{summary.already_encoded} already encoded, {summary.without_site} without stored "
