@@ -32,8 +32,9 @@ def test_entry_points_registered() -> None:
 
 def test_unknown_name_lists_installed() -> None:
     catalogue = Catalogue(build_manager())
-    with pytest.raises(UnknownNameError, match=r"unknown backend 'saelens'.*Installed backends: huggingface") as info:
-        catalogue.get("backends", "saelens")
+    match = r"unknown backend 'circuit_tracer'.*Installed backends: huggingface, saelens"
+    with pytest.raises(UnknownNameError, match=match) as info:
+        catalogue.get("backends", "circuit_tracer")
     assert "pip install pm-plugins-backends" in str(info.value)
 
 

@@ -98,7 +98,8 @@ class OutputReader:
         else:
             where = f"run_id IN ({', '.join(_quote(run_id) for run_id in requested)})"
             table = self._table.search().where(where).limit(None).to_arrow()
-        rows = table.select(OUTPUTS_SCHEMA.names).to_pylist()
+        # Tables written before `prompt_text` existed lack that column; their rows come back without it.
+        rows = table.select([name for name in OUTPUTS_SCHEMA.names if name in table.schema.names]).to_pylist()
         if shards is not None:
             rows = [row for row in rows if row["shard"] == shards.get(row["run_id"])]
         return {row["run_id"]: row for row in rows}
