@@ -61,6 +61,7 @@ class ClassificationDataset(SparseFeatureQueries):
             raise StorageError(msg)
         self.registry = RunRegistry(registry_path)
         self._feature_reader = None
+        self._output_reader = None
 
     @classmethod
     def from_path(cls, path: str | Path, label_key: str = "malicious") -> ClassificationDataset:
@@ -126,7 +127,9 @@ class ClassificationDataset(SparseFeatureQueries):
         if not keep_invalid and not usable.all():
             logger.warning(
                 "dropped %d of %d prompts shorter than position %s (pass keep_invalid=True to keep them as zeros)",
-                int((~usable).sum()), len(usable), position,
+                int((~usable).sum()),
+                len(usable),
+                position,
             )
             values, valid = values[usable], valid[usable]
             rows = {key: column[usable] for key, column in rows.items()}

@@ -107,7 +107,19 @@ class SparseFeatureQueries:
         offset = parse_positions(position, "position")[0]
         layer = self._absolute_layer(layer)
         top = feature_queries.top_prompts(self.registry, reader, feature, dictionary, layer, offset, k)
-        return feature_queries.add_prompt_texts(self.output_dir, top) if with_text else top
+        return feature_queries.add_prompt_texts(self._outputs(), top) if with_text else top
+
+    def _outputs(self):
+        """Return the outputs table reader, kept open between queries; None when the run stored no outputs."""
+        from pm_core.errors import StorageError
+        from pm_core.storage.outputs import OutputReader
+
+        if self._output_reader is None:
+            try:
+                self._output_reader = OutputReader(self.output_dir)
+            except StorageError:
+                return None
+        return self._output_reader
 
     def feature_frequency(
         self,

@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from pm_core.registry import RunRegistry
 from pm_core.storage.features import SparseFeatureReader
+from pm_core.storage.outputs import OutputReader
 
 logger = logging.getLogger(__name__)
 
@@ -207,17 +208,11 @@ def top_prompts(
     return results
 
 
-def add_prompt_texts(output_dir: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def add_prompt_texts(outputs: OutputReader | None, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Set `text` of each item to its prompt as rendered for the model, or None where no output row has it."""
-    from pm_core.errors import StorageError
-    from pm_core.storage.outputs import OutputReader
-
-    try:
-        outputs = OutputReader(output_dir).get([item["run_id"] for item in items])
-    except StorageError:
-        outputs = {}
+    texts = outputs.prompt_texts([item["run_id"] for item in items]) if outputs is not None else {}
     for item in items:
-        item["text"] = outputs.get(item["run_id"], {}).get("prompt_text")
+        item["text"] = texts.get(item["run_id"])
     return items
 
 

@@ -78,6 +78,16 @@ class OutputReader:
         self.output_dir = Path(output_dir)
         self._table = open_table(self.output_dir / LANCE_DIR, OUTPUTS_TABLE, OUTPUTS_SCHEMA, create=False)
 
+    def prompt_texts(self, run_ids: Iterable[str]) -> dict[str, str | None]:
+        """Return `{run_id: prompt text}` for the runs that have an output row, reading only those columns."""
+        requested = list(dict.fromkeys(run_ids))
+        if not requested or "prompt_text" not in self._table.schema.names:
+            return {}
+        self._table.checkout_latest()
+        where = f"run_id IN ({', '.join(_quote(run_id) for run_id in requested)})"
+        table = self._table.search().where(where).select(["run_id", "prompt_text"]).limit(None).to_arrow()
+        return dict(zip(table.column("run_id").to_pylist(), table.column("prompt_text").to_pylist(), strict=True))
+
     def get(self, run_ids: Iterable[str], shards: Mapping[str, str | None] | None = None) -> dict[str, dict[str, Any]]:
         """Return `{run_id: row}` for the requested runs that have outputs; runs without a row are left out.
 
