@@ -52,6 +52,11 @@ def test_short_prompts_dropped_not_zero(tmp_path, backend, caplog) -> None:
     mean = dataset.load(layer=2, position=[-5, -1])
     np.testing.assert_allclose(mean.X[:2], last.X[:2], rtol=1e-6)
 
+    # A filter that matches no prompt gives empty matrices of the right width, for every pooling.
+    for pool in ("mean", "concat"):
+        empty = dataset.load(layer=2, position=[-5, -1], pool=pool, datasets=["no_such_dataset"])
+        assert empty.X.shape == (0, 576 if pool == "mean" else 2 * 576)
+
 
 def test_unstored_position_is_config_error(tmp_path, backend) -> None:
     ingest_texts(tmp_path / "out", backend, TEXTS, {"layers": [2], "positions": [-5, -1]})

@@ -53,7 +53,17 @@ def test_lodo_command_writes_outputs(tmp_path, fakes) -> None:
     ])
 
     assert result.exit_code == 0, result.output
-    assert FakeDataset.requests == [{"layer": 3, "space": "raw", "position": "last", "hook_point": "resid_post"}]
+    assert FakeDataset.requests == [
+        {
+            "layer": 3,
+            "space": "raw",
+            "position": "last",
+            "hook_point": "resid_post",
+            "pool": "mean",
+            "dictionary": None,
+            "return_sparse": False,
+        }
+    ]
     assert FakeCatalogue.created == [("classifiers", "tiny", {"C": 0.5})]
     data = json.loads((out / "lodo.json").read_text())
     assert [fold["name"] for fold in data["folds"]] == ["alpha", "beta", "gamma"]

@@ -250,7 +250,8 @@ def _pool(values: np.ndarray, valid: np.ndarray, pool: str) -> np.ndarray:
     if values.shape[1] == 1:
         return values[:, 0, :]
     if pool == "concat":
-        return values.reshape(values.shape[0], -1)
+        # An explicit width, because numpy cannot infer -1 for zero rows.
+        return values.reshape(values.shape[0], values.shape[1] * values.shape[2])
     weights = valid.astype(values.dtype)
     counts = np.maximum(weights.sum(axis=1, keepdims=True), 1.0)
     return np.einsum("npd,np->nd", values, weights) / counts
