@@ -1,7 +1,7 @@
 """The interface of feature extractors: turn captured activations at one site into features.
 
 Plugins register factories through `pm_register_feature_extractors`. Ingestion
-applies every extractor a run config asks for to the captured positions of each
+applies every extractor of the run config to the captured positions of each
 batch and stores sparse features in `features.lance`; `pm sae encode` applies one
 to stored raw activations; on-the-fly classification applies the one its
 classifier was trained on. All three go through `encode`, so they agree.

@@ -61,7 +61,7 @@ class DatasetSummary:
 def build_request(config: RunConfig, n_layers: int, extractors: Sequence[FeatureExtractor] = ()) -> CaptureRequest:
     """Resolve the config's capture settings against the loaded model's depth.
 
-    The sites the extractors read are captured too, and stored raw only if the config asks for them.
+    The sites the extractors read are captured too, and stored raw only when `capture_acts_raw` lists them.
     """
     capture = config.run.capture_acts_raw
     return CaptureRequest(

@@ -2,7 +2,7 @@
 
 Ingestion and `pm sae encode` record the identity of every dictionary they write
 (source, hook, widths, a digest of the weights), so features of two different
-SAEs never end up mixed under one name without the user being told.
+SAEs never end up mixed under one name unnoticed.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ def describe_source(config: SAEConfig) -> str:
 
 
 def load_sae(config: SAEConfig, device: str = "cpu") -> SAE:
-    """Load the SAE of one config entry onto `device`, in the dtype the entry asks for or its own."""
+    """Load the SAE of one config entry onto `device`, in the entry's `dtype`, else the SAE's own."""
     try:
         from sae_lens import SAE
     except ImportError:

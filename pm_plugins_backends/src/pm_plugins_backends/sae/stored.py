@@ -27,7 +27,7 @@ from pm_core.storage.layout import LANCE_DIR
 
 @attrs.define
 class EncodeSummary:
-    """What one `encode_stored` call did."""
+    """Counts of one `encode_stored` call: runs encoded, already encoded or without the site, and vectors."""
 
     dictionary: str
     encoded_runs: int = 0
