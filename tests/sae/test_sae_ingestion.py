@@ -122,6 +122,27 @@ def test_sae_of_the_wrong_width_stops_before_the_model_loads(tmp_path) -> None:
         ingest(config, no_model)
 
 
+def test_pm_run_stops_on_a_misfit_sae_before_any_job(tmp_path, default_model_installed) -> None:
+    from click.testing import CliRunner
+
+    from pm_core.cli import _add_commands, cli
+
+    folder = save_random_sae(tmp_path / "narrow", "blocks.3.hook_resid_post", d_in=512)
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        f"model: {{sae_configs: [{{path: {folder}}}]}}\n"
+        f"output_dir: {tmp_path / 'out'}\n"
+        "datasets: [{name: a, class: BastionCorpusDataset, num_prompts: 2}, "
+        "{name: b, class: BastionCorpusDataset, num_prompts: 2}]\n"
+    )
+    _add_commands()
+    result = CliRunner().invoke(cli, ["run", str(config_file)])
+
+    assert result.exit_code != 0
+    assert "expects inputs of width 512 at resid_post of layer 3" in result.output
+    assert not (tmp_path / "out" / "registry.sqlite").exists()
+
+
 def test_sae_beyond_the_last_layer_is_rejected(tmp_path) -> None:
     folder = save_random_sae(tmp_path / "deep", "blocks.40.hook_resid_post")
     with pytest.raises(ConfigError, match=r"layer 40, but the model has 30 layers"):

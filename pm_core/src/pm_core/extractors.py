@@ -62,15 +62,17 @@ def check_extractor_fits(extractor: FeatureExtractor, n_layers: int, d_model: in
         raise ConfigError(msg)
 
 
-def load_extractors(config: RunConfig, catalogue: Catalogue) -> list[FeatureExtractor]:
+def load_extractors(config: RunConfig, catalogue: Catalogue, device: str | None = None) -> list[FeatureExtractor]:
     """Create the `sae` extractor of every `model.sae_configs` entry, checked against the model's config.
 
     The check uses the backend's `inspect` function when it has one, so a dictionary
-    of the wrong width stops the run before the model's weights load.
+    of the wrong width stops the run before the model's weights load. SAEs go to
+    `device`, else to the model's device.
     """
     if not config.model.sae_configs:
         return []
-    device = config.model.device if config.model.device_map is None else "cuda"
+    if device is None:
+        device = config.model.device if config.model.device_map is None else "cuda"
     extractors = [catalogue.create("feature_extractors", "sae", sae, device=device) for sae in config.model.sae_configs]
 
     names = [extractor.name for extractor in extractors]

@@ -56,6 +56,7 @@ def _overrides(gpus: tuple[int, ...] | None, num_prompts: int | None) -> dict:
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: int | None, no_progress: bool) -> None:
     """Run every dataset of CONFIG through the model and store what it captures."""
+    from pm_core.extractors import load_extractors
     from pm_core.ingestion.executor import device_slots, plan_jobs, run_in_process, run_workers
     from pm_core.ingestion.progress import print_reasons, print_summary
 
@@ -71,6 +72,8 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
         return
 
     if len(slots) > 1:
+        # Each worker loads the SAEs on its own GPU; this CPU load only checks them before any worker starts.
+        load_extractors(config, get_catalogue(), device="cpu")
         failures = run_workers(config, jobs, slots)
         if failures:
             raise click.ClickException(f"{failures} worker(s) failed; see {config.output_dir}/logs")

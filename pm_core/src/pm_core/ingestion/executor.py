@@ -14,6 +14,7 @@ import attrs
 
 from pm_core.config.schema import RunConfig
 from pm_core.errors import PmError
+from pm_core.extractors import load_extractors
 from pm_core.ingestion.pipeline import DatasetSummary, FullIngestionPipeline
 from pm_core.plugins import get_catalogue
 
@@ -38,8 +39,7 @@ def device_slots(config: RunConfig) -> list[tuple[int, ...]]:
 
 def plan_jobs(config: RunConfig) -> list[Job]:
     return [
-        Job(dataset.name, dataset.class_name, dataset.num_prompts or config.num_prompts)
-        for dataset in config.datasets
+        Job(dataset.name, dataset.class_name, dataset.num_prompts or config.num_prompts) for dataset in config.datasets
     ]
 
 
@@ -52,6 +52,8 @@ def run_in_process(
     vocabulary) is reported and the other datasets still run. Returns the
     summaries and, per failed dataset, its error message.
     """
+    # Loaded (and checked against the model) once, before the first job and the model.
+    extractors = load_extractors(config, get_catalogue())
     loaded = []
 
     def load_once():
@@ -62,7 +64,9 @@ def run_in_process(
     summaries = []
     failures: dict[str, str] = {}
     for job in jobs:
-        pipeline = FullIngestionPipeline(config, job.dataset_name, backend=load_once, show_progress=show_progress)
+        pipeline = FullIngestionPipeline(
+            config, job.dataset_name, backend=load_once, show_progress=show_progress, extractors=extractors
+        )
         try:
             summaries.append(pipeline.run())
         except PmError as error:
@@ -96,8 +100,13 @@ def run_workers(config: RunConfig, jobs: list[Job], slots: list[tuple[int, ...]]
             free.append(slot)
             if process.returncode != 0:
                 failures += 1
-                logger.error("worker for %s on GPUs %s exited with %d; see %s", job.dataset_name, slot,
-                             process.returncode, log_dir / f"{job.dataset_name}.log")
+                logger.error(
+                    "worker for %s on GPUs %s exited with %d; see %s",
+                    job.dataset_name,
+                    slot,
+                    process.returncode,
+                    log_dir / f"{job.dataset_name}.log",
+                )
             else:
                 logger.info("worker for %s finished", job.dataset_name)
     return failures
@@ -105,10 +114,20 @@ def run_workers(config: RunConfig, jobs: list[Job], slots: list[tuple[int, ...]]
 
 def _start_worker(config: RunConfig, job: Job, slot: tuple[int, ...], log_dir: Path) -> subprocess.Popen:
     environment = dict(os.environ, CUDA_VISIBLE_DEVICES=",".join(map(str, slot)))
-    command = [sys.executable, "-m", "pm_core.cli", "ingest", "--config", config.source_path,
-               "--dataset-name", job.dataset_name, "--no-progress",
-               # Inside the worker the slot's GPUs are renumbered from 0.
-               "--device", "auto" if len(slot) > 1 else "cuda:0"]
+    command = [
+        sys.executable,
+        "-m",
+        "pm_core.cli",
+        "ingest",
+        "--config",
+        config.source_path,
+        "--dataset-name",
+        job.dataset_name,
+        "--no-progress",
+        # Inside the worker the slot's GPUs are renumbered from 0.
+        "--device",
+        "auto" if len(slot) > 1 else "cuda:0",
+    ]
     if config.num_prompts:
         command += ["--num-prompts", str(config.num_prompts)]
     logger.info("starting worker for %s on GPUs %s", job.dataset_name, slot)

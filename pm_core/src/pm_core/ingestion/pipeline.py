@@ -86,6 +86,7 @@ class FullIngestionPipeline:
         backend: Backend | Callable[[], Backend] | None = None,
         catalogue: Catalogue | None = None,
         show_progress: bool = True,
+        extractors: list[FeatureExtractor] | None = None,
     ) -> None:
         self.config = config
         self.dataset_config: DatasetConfig = config.dataset(dataset_name)
@@ -95,7 +96,7 @@ class FullIngestionPipeline:
         self.show_progress = show_progress
         self.output_dir = Path(config.output_dir)
         self.stats = RunnerStats()
-        self._extractors: list[FeatureExtractor] | None = None
+        self._extractors = extractors
 
     def backend(self) -> Backend:
         """Return the backend, loading it on first use."""
