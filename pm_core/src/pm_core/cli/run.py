@@ -98,9 +98,23 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
     if layers:
         click.echo(f"    data = dataset.load(layer={layers[-1]}, space='raw', position='last')")
         click.echo("    X, y, datasets = data.X, data.y, data.datasets")
-    if config.model.sae_configs:
+    _print_dictionary_hints(config)
+
+
+def _print_dictionary_hints(config) -> None:
+    """Print one `load(space='sae')` line per dictionary stored in the output directory, with its layer."""
+    import re
+
+    from pm_core.storage.dictionaries import recorded_dictionaries
+
+    if not config.model.sae_configs:
+        return
+    for name, identity in recorded_dictionaries(config.output_dir).items():
+        match = re.search(r"\d+", identity.get("hook_name") or "")
+        layer = match.group(0) if match else "L"
         click.echo(
-            "    sparse = dataset.load(layer=L, space='sae', position='last', return_sparse=True, dictionary=NAME)"
+            f"    sparse = dataset.load(layer={layer}, space='sae', position='last', return_sparse=True, "
+            f"dictionary={name!r})"
         )
 
 
@@ -132,6 +146,9 @@ def _print_plan(config, jobs, slots, architecture) -> None:
         f"positions {list(capture.positions)}; top-{config.run.topk_logits} logits; "
         f"{config.run.max_new_tokens} new tokens"
     )
+    for sae in config.model.sae_configs:
+        source = sae.path or f"release {sae.sae_release!r}, id {sae.sae_id!r}"
+        click.echo(f"sae: {sae.name or '(default name)'} from {source}, encoded at its own hook and layer")
     click.echo(f"output: {config.output_dir}")
     devices = ", ".join("GPU " + "+".join(map(str, slot)) for slot in slots) or "this process (CPU or one device)"
     click.echo(f"workers: {devices}")
