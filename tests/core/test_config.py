@@ -118,6 +118,7 @@ def test_positions_parse() -> None:
     assert parse_positions(["-3", "last"], "p") == (-3, -1)
     assert parse_positions("-4..-1", "p") == (-4, -3, -2, -1)
     assert parse_positions(["-10", "-3..-2"], "p") == (-10, -3, -2)
+    assert parse_positions("-5, -1", "p") == (-5, -1)
     with pytest.raises(ConfigError, match=r"write the earlier offset first, as in -64..-1"):
         parse_positions("-1..-4", "p")
     with pytest.raises(ConfigError, match=r"invalid position 3 at `p`"):
@@ -189,3 +190,24 @@ def test_dry_run_reports_unreadable_dataset(tmp_path, default_model_installed) -
     assert result.exit_code == 1
     assert "missing.jsonl" in result.output
     assert "1 dataset(s) cannot be read" in result.output
+
+
+def test_num_prompts_option_caps_every_dataset(tmp_path, default_model_installed) -> None:
+    from click.testing import CliRunner
+
+    from pm_core.cli import _add_commands, cli
+
+    text = (
+        "output_dir: out\nnum_prompts: 100\ndatasets:\n"
+        "  - {name: big, class: BastionCorpusDataset, num_prompts: 150}\n"
+        "  - {name: plain, class: BastionCorpusDataset}\n"
+    )
+    path = write(tmp_path, text)
+    _add_commands()
+    as_configured = CliRunner().invoke(cli, ["run", str(path), "--dry-run"])
+    assert "job big: BastionCorpusDataset, up to 150 prompts" in as_configured.output
+    assert "job plain: BastionCorpusDataset, up to 100 prompts" in as_configured.output
+
+    capped = CliRunner().invoke(cli, ["run", str(path), "--dry-run", "--num-prompts", "2"])
+    assert "job big: BastionCorpusDataset, up to 2 prompts" in capped.output
+    assert "job plain: BastionCorpusDataset, up to 2 prompts" in capped.output

@@ -87,6 +87,18 @@ def test_encode_returns_only_active_features_in_chunks(monkeypatch) -> None:
     assert SAEFeatureExtractor(sae, "empty").encode(np.zeros((0, 16), np.float32)).shape == (0, 64)
 
 
+def test_config_disagreeing_with_weights_is_clear(tmp_path) -> None:
+    import json
+
+    build_sae("float32").save_model(tmp_path / "sae")
+    config_file = tmp_path / "sae" / "cfg.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "d_in": 12}))
+    with pytest.raises(
+        ConfigError, match=r"(?s)cannot load SAE folder .*: RuntimeError: .*size mismatch.*check that its cfg.json"
+    ):
+        create_sae_extractor(SAEConfig(path=str(tmp_path / "sae")))
+
+
 def test_encode_rejects_rows_of_another_width() -> None:
     extractor = SAEFeatureExtractor(build_sae("float32"), "narrow")
     with pytest.raises(ValueError, match=r"encodes rows of width 16, got an array of shape \(2, 8\)"):
@@ -109,9 +121,11 @@ def test_hook_names_map_to_sites(hook_name: str, site: tuple[str, int]) -> None:
         assert hook_of_site(*site) == hook_name
 
 
-def test_missing_folder_and_names() -> None:
-    with pytest.raises(ConfigError, match=r"is not a sae-lens SAE folder: expected cfg.json"):
+def test_missing_folder_and_names(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"SAE folder '/nonexistent/sae' does not exist"):
         create_sae_extractor(SAEConfig(path="/nonexistent/sae"))
+    with pytest.raises(ConfigError, match=r"is not a sae-lens SAE folder: expected cfg.json"):
+        create_sae_extractor(SAEConfig(path=str(tmp_path)))
     assert dictionary_name(SAEConfig(sae_release="rel", sae_id="layer_19")) == "rel/layer_19"
     assert dictionary_name(SAEConfig(path="/a/b/my_sae/")) == "my_sae"
     assert dictionary_name(SAEConfig(path="/a/b", name="given")) == "given"

@@ -10,13 +10,15 @@ import pytest
 pytest.importorskip("sae_lens")
 
 import torch
-from sae_lens import StandardSAE, StandardSAEConfig
+from sae_lens import SAE, StandardSAE, StandardSAEConfig
 
 from pm_core import ClassificationDataset
 from pm_core.config.load import parse_config
+from pm_core.errors import ConfigError
 from pm_core.inference import FeatureSpec, InferencePipeline
 from pm_core.ingestion.pipeline import FullIngestionPipeline
 from pm_core.plugins import get_catalogue
+from pm_plugins_backends.sae.encoding import SAEFeatureExtractor
 
 PROMPTS = [
     ("What is the capital of France?", 0),
@@ -77,3 +79,20 @@ def test_sae_features_on_the_fly_equal_stored(tmp_path, backend, pool: str) -> N
     stored = classifier.predict_scores(data.X)
     np.testing.assert_allclose([prediction.score for prediction in predictions], stored, atol=1e-5)
     assert np.abs(np.asarray(data.X)).sum() > 0
+
+
+def test_classifier_refuses_other_sae_weights(tmp_path, backend) -> None:
+    torch.manual_seed(0)
+    sae_config = StandardSAEConfig(d_in=576, d_sae=64, dtype="float32", device="cpu")
+    sae_config.metadata.hook_name = "blocks.4.hook_resid_post"
+    StandardSAE(sae_config).save_model(tmp_path / "sae")
+    recorded = SAEFeatureExtractor(SAE.load_from_disk(tmp_path / "sae"), "l4").weights_digest()
+    features = FeatureSpec(
+        layer=4, space="sae", dictionary="l4", sae={"path": str(tmp_path / "sae"), "weights_sha256": recorded}
+    )
+    assert InferencePipeline(backend, WeightedSum(64), features).extractor.extractor.d_out == 64
+
+    torch.manual_seed(1)
+    StandardSAE(sae_config).save_model(tmp_path / "sae")
+    with pytest.raises(ConfigError, match=r"is not the one the classifier was trained on"):
+        InferencePipeline(backend, WeightedSum(64), features)

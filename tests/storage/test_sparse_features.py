@@ -166,6 +166,31 @@ def test_load_sae_rejects_unknown_names(store) -> None:
         dataset.top_prompts(feature=D_SAE, layer=LAYER)
 
 
+def test_unencoded_site_named_not_empty(store) -> None:
+    output_dir, _, _ = store
+    dataset = ClassificationDataset(output_dir)
+    with pytest.raises(ConfigError, match=rf"no features at layer 9; stored layers: \[{LAYER}\]"):
+        dataset.load(layer=9, space="sae")
+    with pytest.raises(ConfigError, match=r"no features at positions \[-7\]; stored: \[-1\]"):
+        dataset.load(layer=LAYER, space="sae", position=-7)
+    with pytest.raises(ConfigError, match=r"no features at layer 9"):
+        dataset.top_prompts(feature=1, layer=9)
+    with pytest.raises(ConfigError, match=r"no features at layer 9"):
+        dataset.feature_frequency(1, 9)
+    # A feature that fires nowhere at a stored site is simply absent.
+    assert dataset.top_prompts(feature=20, layer=LAYER) == []
+
+
+def test_several_dictionaries_need_a_choice(store) -> None:
+    output_dir, _, run_ids = store
+    writer = SparseFeatureWriter(output_dir, "s0")
+    writer.declare_dictionary("second", D_SAE)
+    writer.add(run_ids[0], "second", LAYER, -1, [2], [1.0])
+    writer.close()
+    with pytest.raises(ConfigError, match=r"2 dictionaries are stored \(release/sae-3, second\); choose one"):
+        ClassificationDataset(output_dir).load(layer=LAYER, space="sae")
+
+
 def test_feature_frequency_groups(store) -> None:
     output_dir, _, _ = store
     dataset = ClassificationDataset(output_dir)

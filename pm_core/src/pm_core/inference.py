@@ -45,7 +45,7 @@ class FeatureSpec:
     #: The model the features came from (`model_id`, `n_layers`, `d_model`), from the run's model.json.
     model: dict | None = None
     #: For space 'sae': the stored dictionary name, and where its SAE comes from (`path`, or
-    #: `sae_release` and `sae_id`, with `dtype`), from the output directory's dictionaries.json.
+    #: `sae_release` and `sae_id`, with `dtype` and the weights' SHA-256), from dictionaries.json.
     dictionary: str | None = None
     sae: dict | None = None
 
@@ -95,8 +95,20 @@ class OnTheFlyFeatures:
             )
             raise ConfigError(msg)
         device = str(backend.describe().get("device") or "cpu")
-        config = SAEConfig(**{**self.features.sae, "name": self.features.dictionary})
-        return catalogue.create("feature_extractors", "sae", config, device=device)
+        source = dict(self.features.sae)
+        trained_on = source.pop("weights_sha256", None)
+        config = SAEConfig(**{**source, "name": self.features.dictionary})
+        extractor = catalogue.create("feature_extractors", "sae", config, device=device)
+        loaded = extractor.identity().get("weights_sha256")
+        if trained_on is not None and loaded != trained_on:
+            where = config.path or f"{config.sae_release}/{config.sae_id}"
+            msg = (
+                f"the SAE at {where} is not the one the classifier was trained on (weights SHA-256 "
+                f"{loaded[:12]}..., expected {trained_on[:12]}...); retrain the classifier with `pm lodo` on features "
+                "of this SAE, or restore the SAE it was trained with"
+            )
+            raise ConfigError(msg)
+        return extractor
 
     def extract(self, result: PromptResult) -> np.ndarray:
         """Return the feature row of one prompt, pooled as at training time."""

@@ -93,7 +93,10 @@ def _print_summary(result) -> None:
 @click.argument("output_dir", type=click.Path(file_okay=False, exists=True))
 @click.option("--layer", type=int, required=True, help="Layer to load; negative counts from the last layer.")
 @click.option(
-    "--position", default="last", show_default=True, help="Token position: 'last' or an offset from the end such as -5."
+    "--position",
+    default="last",
+    show_default=True,
+    help="Token position: 'last', an offset from the end such as -5, a range -16..-1, or a list -5,-1.",
 )
 @click.option(
     "--space",
@@ -248,7 +251,7 @@ def _stored_dictionary(output_dir: Path, dictionary: str | None) -> dict:
     if dictionary is None:
         return {}
     identity = recorded_dictionaries(output_dir).get(dictionary, {})
-    source_keys = ("path", "sae_release", "sae_id", "dtype")
+    source_keys = ("path", "sae_release", "sae_id", "dtype", "weights_sha256")
     source = {key: identity[key] for key in source_keys if identity.get(key) is not None}
     return {"dictionary": dictionary, "sae": source or None}
 

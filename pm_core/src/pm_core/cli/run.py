@@ -39,13 +39,22 @@ def _parse_shard(value: str | None) -> tuple[int, int] | None:
     return index, count
 
 
-def _overrides(gpus: tuple[int, ...] | None, num_prompts: int | None) -> dict:
+def _overrides(gpus: tuple[int, ...] | None) -> dict:
     overrides = {}
     if gpus is not None:
         overrides["gpus"] = list(gpus)
-    if num_prompts is not None:
-        overrides["num_prompts"] = num_prompts
     return overrides
+
+
+def _cap_prompts(config, num_prompts: int | None):
+    """Limit every dataset to at most `num_prompts` prompts, below any limit the config sets."""
+    if num_prompts is None:
+        return config
+    datasets = tuple(
+        attrs.evolve(dataset, num_prompts=min(dataset.num_prompts or config.num_prompts or num_prompts, num_prompts))
+        for dataset in config.datasets
+    )
+    return attrs.evolve(config, datasets=datasets)
 
 
 @click.command("run")
@@ -60,7 +69,7 @@ def run_command(config_path: str, dry_run: bool, gpus: str | None, num_prompts: 
     from pm_core.ingestion.executor import device_slots, plan_jobs, run_in_process, run_workers
     from pm_core.ingestion.progress import print_reasons, print_summary
 
-    config = load_config(config_path, _overrides(_parse_gpus(gpus), num_prompts))
+    config = _cap_prompts(load_config(config_path, _overrides(_parse_gpus(gpus))), num_prompts)
     check_plugins(config, get_catalogue())
     _check_mode(config)
     architecture = check_model(config, get_catalogue())
@@ -197,7 +206,7 @@ def ingest_command(
     from pm_core.ingestion.pipeline import FullIngestionPipeline
     from pm_core.ingestion.progress import print_reasons, print_summary
 
-    config = load_config(config_path, _overrides(None, num_prompts))
+    config = _cap_prompts(load_config(config_path), num_prompts)
     check_model(config, get_catalogue())
     if device == "auto":
         config = attrs.evolve(config, model=attrs.evolve(config.model, device_map="auto"))

@@ -158,7 +158,9 @@ def parse_capture(raw: Any, key_path: str) -> CaptureConfig:
 
 
 def parse_positions(raw: Any, key_path: str) -> tuple[int, ...]:
-    """Turn `last`, `-5`, -5, a range `-64..-1` or a list of them into offsets from the end of the prompt."""
+    """Turn `last`, `-5`, -5, a range `-64..-1`, or a list of them (or `-5,-1`) into offsets from the prompt's end."""
+    if isinstance(raw, str) and "," in raw:
+        raw = [item.strip() for item in raw.split(",")]
     items = raw if isinstance(raw, list | tuple) else [raw]
     if not items:
         msg = f"`{key_path}` is empty: give `last`, a negative offset such as -5, or a list of them"

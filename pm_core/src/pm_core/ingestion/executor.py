@@ -128,8 +128,9 @@ def _start_worker(config: RunConfig, job: Job, slot: tuple[int, ...], log_dir: P
         "--device",
         "auto" if len(slot) > 1 else "cuda:0",
     ]
-    if config.num_prompts:
-        command += ["--num-prompts", str(config.num_prompts)]
+    if job.num_prompts:
+        # The job's own limit: a dataset's `num_prompts` may exceed the config's top-level one.
+        command += ["--num-prompts", str(job.num_prompts)]
     logger.info("starting worker for %s on GPUs %s", job.dataset_name, slot)
     log_file = open(log_dir / f"{job.dataset_name}.log", "ab")  # noqa: SIM115 - closed when the worker exits
     return subprocess.Popen(command, env=environment, stdout=log_file, stderr=subprocess.STDOUT)

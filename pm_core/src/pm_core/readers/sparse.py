@@ -37,9 +37,12 @@ class SparseFeatureQueries:
         offsets = list(parse_positions(position, "position"))
         reader = SparseFeatureReader(self.output_dir)
         dictionary, d_sae = self._resolve_dictionary(reader, dictionary)
+        stored = reader.read(dictionary, self._absolute_layer(layer), offsets)
+        if not stored.num_rows:
+            reader.check_site(dictionary, self._absolute_layer(layer), offsets)
         X, rows, valid = load_sparse(
             self.registry.completed_rows(dataset_ids=datasets),
-            reader.read(dictionary, self._absolute_layer(layer), offsets),
+            stored,
             offsets,
             d_sae,
             pool,
@@ -73,8 +76,14 @@ class SparseFeatureQueries:
         sizes = reader.dictionaries()
         if dictionary is None and len(sizes) == 1:
             dictionary = next(iter(sizes))
+        if dictionary is None:
+            msg = (
+                f"{len(sizes)} dictionaries are stored ({', '.join(sorted(sizes))}); choose one with "
+                "dictionary= (`--dictionary` on the command line)"
+            )
+            raise ConfigError(msg)
         if dictionary not in sizes:
-            msg = f"dictionary {dictionary!r} is not stored; pass dictionary= one of {sorted(sizes)}"
+            msg = f"dictionary {dictionary!r} is not stored; stored dictionaries: {', '.join(sorted(sizes)) or 'none'}"
             raise ConfigError(msg)
         return dictionary, sizes[dictionary]
 
@@ -107,6 +116,9 @@ class SparseFeatureQueries:
         offset = parse_positions(position, "position")[0]
         layer = self._absolute_layer(layer)
         top = feature_queries.top_prompts(self.registry, reader, feature, dictionary, layer, offset, k)
+        if not top:
+            # An empty answer is fine for a feature that never fires, but not for a site never encoded.
+            reader.check_site(dictionary, layer, [offset])
         return feature_queries.add_prompt_texts(self._outputs(), top) if with_text else top
 
     def _outputs(self):

@@ -250,6 +250,23 @@ class SparseFeatureReader:
         query = self._features.search().where(site_filter(dictionary, layer, positions))
         return query.select(["run_id", "shard", "position", "feat_idx", "feat_val"]).limit(None).to_arrow()
 
+    def check_site(self, dictionary: str, layer: int, positions: Sequence[int]) -> None:
+        """Raise ConfigError naming what is stored when `dictionary` has no rows at `layer` and `positions`."""
+        from pm_core.errors import ConfigError
+
+        self._features.checkout_latest()
+        query = self._features.search().where(f"dictionary = {quote(dictionary)}").select(["layer", "position"])
+        table = query.limit(None).to_arrow()
+        layers = sorted(set(table.column("layer").to_pylist()))
+        if int(layer) not in layers:
+            msg = f"dictionary {dictionary!r} has no features at layer {layer}; stored layers: {layers}"
+            raise ConfigError(msg)
+        at_layer = pc.equal(table.column("layer"), int(layer))
+        stored = sorted(set(table.filter(at_layer).column("position").to_pylist()))
+        if not set(positions) & set(stored):
+            msg = f"dictionary {dictionary!r} has no features at positions {list(positions)}; stored: {stored}"
+            raise ConfigError(msg)
+
     def encoded_runs(self, dictionary: str) -> set[tuple[str, str]]:
         """Return the (run_id, shard) pairs that have rows of `dictionary`."""
         self._features.checkout_latest()

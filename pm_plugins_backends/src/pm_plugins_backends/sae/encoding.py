@@ -2,7 +2,7 @@
 
 The dtype and device come from the SAE's parameters, never from its config:
 `sae.float()` converts the weights but leaves `sae.cfg.dtype` behind, and sae-lens
-then rounds every input to the stale dtype (case C09). The extractor re-syncs the
+then rounds every input to the stale dtype. The extractor re-syncs the
 config with the parameters before each encode and returns float32 features on the CPU.
 """
 

@@ -40,13 +40,24 @@ def load_sae(config: SAEConfig, device: str = "cpu") -> SAE:
 
     if config.path:
         folder = Path(config.path).expanduser()
+        if not folder.is_dir():
+            msg = f"{describe_source(config)} does not exist or is not a folder; give the folder `pm sae train` wrote"
+            raise ConfigError(msg)
         if not (folder / SAE_CONFIG_FILE).is_file() or not (folder / SAE_WEIGHTS_FILE).is_file():
             msg = (
                 f"{describe_source(config)} is not a sae-lens SAE folder: expected {SAE_CONFIG_FILE} and "
                 f"{SAE_WEIGHTS_FILE} in it (the files `SAE.save_model` and `pm sae train` write)"
             )
             raise ConfigError(msg)
-        sae = SAE.load_from_disk(str(folder), device=device, dtype=config.dtype)
+        try:
+            sae = SAE.load_from_disk(str(folder), device=device, dtype=config.dtype)
+        except (RuntimeError, ValueError, KeyError) as error:
+            # Typically cfg.json disagrees with the weights (a size mismatch) or names an unknown architecture.
+            msg = (
+                f"cannot load {describe_source(config)}: {type(error).__name__}: {error}\n"
+                f"check that its {SAE_CONFIG_FILE} (d_in, d_sae, architecture) matches {SAE_WEIGHTS_FILE}"
+            )
+            raise ConfigError(msg) from error
     else:
         _ensure_hub_token()
         try:

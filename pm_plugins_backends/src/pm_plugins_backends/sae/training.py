@@ -417,7 +417,7 @@ def _run_training(output_dir: Path, out: Path, settings: TrainSettings, overwrit
         "median_training_norm": median_norm,
         "training_steps": training_steps(len(train_vectors), settings),
         "evaluation": {name: stats.to_dict() for name, stats in evaluations.items()},
-        "evaluation_sets": EVALUATION_SETS,
+        "evaluation_sets": {name: EVALUATION_SETS[name] for name in evaluations},
         "dead_features": int(never_active.sum()),
         "dead_features_definition": (
             "features never nonzero on the held-out vectors and on a sample of at most "
