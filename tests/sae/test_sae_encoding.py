@@ -129,3 +129,24 @@ def test_missing_folder_and_names(tmp_path) -> None:
     assert dictionary_name(SAEConfig(sae_release="rel", sae_id="layer_19")) == "rel/layer_19"
     assert dictionary_name(SAEConfig(path="/a/b/my_sae/")) == "my_sae"
     assert dictionary_name(SAEConfig(path="/a/b", name="given")) == "given"
+
+
+def test_release_and_id_go_to_sae_lens(monkeypatch) -> None:
+    # The hub is not reachable here: sae-lens's loader is replaced, and the test checks what pm asks of it.
+    import sae_lens
+
+    calls = []
+
+    def from_pretrained(release, sae_id, device="cpu", dtype="float32"):
+        calls.append((release, sae_id, device, dtype))
+        return build_sae("float32")
+
+    monkeypatch.setattr(sae_lens.SAE, "from_pretrained", staticmethod(from_pretrained))
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    extractor = create_sae_extractor(SAEConfig(sae_release="some-release", sae_id="layer_2", dtype="bfloat16"))
+
+    assert calls == [("some-release", "layer_2", "cpu", "bfloat16")]
+    assert extractor.name == "some-release/layer_2"
+    assert extractor.site == ("resid_post", 2)
+    assert extractor.identity()["sae_release"] == "some-release"
+    assert extractor.identity()["dtype"] == "bfloat16"

@@ -42,12 +42,10 @@ def create_sae_extractor(config: SAEConfig, device: str = "cpu"):
     from pm_plugins_backends.sae.loading import load_sae
 
     sae = load_sae(config, device=config.device or device)
-    source = (
-        {"path": str(Path(config.path).expanduser().resolve())}
-        if config.path
-        else {
-            "sae_release": config.sae_release,
-            "sae_id": config.sae_id,
-        }
-    )
+    if config.path:
+        source = {"path": str(Path(config.path).expanduser().resolve())}
+    else:
+        source = {"sae_release": config.sae_release, "sae_id": config.sae_id}
+    if config.dtype:
+        source["dtype"] = config.dtype
     return SAEFeatureExtractor(sae, dictionary_name(config), source)
