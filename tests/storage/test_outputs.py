@@ -140,3 +140,26 @@ class TestRetryConflicts:
         with pytest.raises(OSError, match="disk full"):
             lance_tables.retry_conflicts(commit, "test append")
         assert len(calls) == 1
+
+
+def test_table_without_prompt_text_gains_it(tmp_path: Path) -> None:
+    # A table written before `prompt_text` existed: the writer adds the column, old rows read as None.
+    older_schema = pa.schema([field for field in OUTPUTS_SCHEMA if field.name != "prompt_text"])
+    old_row = {key: value for key, value in output_row("old").items() if key != "prompt_text"}
+    older = open_table(tmp_path / "features.lance", "outputs", older_schema)
+    older.add(pa.Table.from_pylist([old_row], schema=older_schema))
+
+    writer = OutputWriter(tmp_path)
+    writer.add(output_row("new"))
+    assert writer.flush() == ["new"]
+
+    reader = OutputReader(tmp_path)
+    assert reader.prompt_texts(["old", "new"]) == {"old": None, "new": "<|im_start|>user\nhello<|im_end|>"}
+    assert reader.get(["old"])["old"]["input_ids"] == [1, 4, 4, 7]
+
+
+def test_table_with_other_columns_rejected(tmp_path: Path) -> None:
+    other = pa.schema([pa.field("run_id", pa.string(), nullable=False), pa.field("colour", pa.string())])
+    open_table(tmp_path / "features.lance", "outputs", other)
+    with pytest.raises(StorageError, match=r"(?s)has schema .* use another output directory"):
+        OutputWriter(tmp_path)

@@ -85,6 +85,9 @@ def open_table(database: str | os.PathLike[str], name: str, schema: pa.Schema, *
     try:
         table = retry_conflicts(attempt, f"opening LanceDB table {name!r} in {str(database)!r}")
     except ValueError as error:
+        if "schema" in str(error).lower() and _add_missing_columns(connection, name, schema):
+            logger.info("added the columns a newer pm writes to LanceDB table %r in %s", name, database)
+            return connection.open_table(name)
         if "schema" in str(error).lower():
             existing = connection.open_table(name).schema
             msg = (
@@ -97,6 +100,22 @@ def open_table(database: str | os.PathLike[str], name: str, schema: pa.Schema, *
             raise StorageError(msg) from error
         raise
     return table
+
+
+def _add_missing_columns(connection: Any, name: str, schema: pa.Schema) -> bool:
+    """Add `schema`'s trailing nullable fields that an older table lacks, as nulls; return whether it did.
+
+    Only a table whose fields are the first fields of `schema`, unchanged, is upgraded.
+    """
+    table = connection.open_table(name)
+    existing = table.schema
+    if len(existing) >= len(schema) or list(existing) != list(schema)[: len(existing)]:
+        return False
+    missing = list(schema)[len(existing) :]
+    if not all(field.nullable for field in missing):
+        return False
+    table.add_columns(missing)
+    return True
 
 
 @contextlib.contextmanager
