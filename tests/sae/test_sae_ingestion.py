@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("sae_lens")
 
 import torch
+from click.testing import CliRunner
 from sae_lens import SAE, StandardSAE, StandardSAEConfig
 
 from pm_core import ClassificationDataset
@@ -17,6 +18,7 @@ from pm_core.errors import ConfigError
 from pm_core.ingestion.keys import processing_fingerprint
 from pm_core.ingestion.pipeline import FullIngestionPipeline
 from pm_plugins_backends.extractors import create_sae_extractor
+from pm_plugins_backends.sae.commands import sae_group
 from pm_plugins_backends.sae.stored import encode_stored
 
 D_MODEL = 576
@@ -170,7 +172,11 @@ def test_sae_identity_is_part_of_the_fingerprint(tmp_path) -> None:
 def test_stored_encoding_refuses_other_weights_under_one_name(tmp_path, backend, sae_folder) -> None:
     config = make_config(tmp_path, [], layers=(3,))
     assert ingest(config, backend).completed == 6
-    encode_stored(tmp_path, create_sae_extractor(SAEConfig(path=sae_folder, name="features")))
+    result = CliRunner().invoke(
+        sae_group, ["encode", str(tmp_path), "--sae-path", sae_folder, "--name", "features", "--positions", "-3,-1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "features: encoded 6 runs (12 vectors), 0 already encoded" in result.output
     other = save_random_sae(tmp_path / "other", "blocks.3.hook_resid_post", seed=7)
     other_extractor = create_sae_extractor(SAEConfig(path=other, name="features"))
     with pytest.raises(ConfigError, match=r"features named 'features' .* come from other weights"):
