@@ -28,6 +28,8 @@ KNOWN_PROVIDERS = {
     "huggingface": "pm-plugins-backends",
     "saelens": "pm-plugins-backends",
     "circuit_tracer": "pm-plugins-backends",
+    "raw": "pm-plugins-backends",
+    "sae": "pm-plugins-backends",
     "JsonlDataset": "pm-plugins-datasets",
     "LocalFileDataset": "pm-plugins-datasets",
     "HFDataset": "pm-plugins-datasets",
