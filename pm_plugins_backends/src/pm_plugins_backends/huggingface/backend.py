@@ -82,10 +82,7 @@ class HuggingFaceBackend:
     def describe(self) -> dict[str, Any]:
         """Return what identifies the loaded model and how it runs."""
         return {
-            "model_id": self.config.name,
-            "source": self.source.location,
-            "gguf_file": self.source.gguf_file,
-            "revision": self.source.revision,
+            **self.source.describe(self.config.name),
             "dtype": str(self.model.dtype).removeprefix("torch."),
             "device": str(self.runner.input_device),
             "device_map": self.config.device_map,

@@ -38,6 +38,10 @@ class ModelSource:
     gguf_file: str | None = None
     revision: str | None = None
 
+    def describe(self, model_id: str) -> dict[str, Any]:
+        """Return the entries of a backend's `describe()` that say which model was loaded from where."""
+        return {"model_id": model_id, "source": self.location, "gguf_file": self.gguf_file, "revision": self.revision}
+
     def pretrained_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"token": hf_token()}
         if self.gguf_file is not None:

@@ -65,10 +65,7 @@ class SAELensBackend:
     def describe(self) -> dict[str, Any]:
         """Return what identifies the loaded model and how it runs."""
         return {
-            "model_id": self.config.name,
-            "source": self.source.location,
-            "gguf_file": self.source.gguf_file,
-            "revision": self.source.revision,
+            **self.source.describe(self.config.name),
             "transformer_lens_class": self.kind,
             "transformer_lens_name": self.listed_name,
             "transformer_lens_version": importlib.metadata.version("transformer-lens"),
