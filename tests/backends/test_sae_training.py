@@ -137,6 +137,28 @@ class TestTrainCommand:
         assert report["settings"]["k"] == 4
         assert report["seconds"]["total"] > 0
 
+    def test_density_plot_written(self, trained) -> None:
+        """The feature density plot has one bar per firing-rate bin and vector set, and shares that sum to 1."""
+        out, result = trained
+        report = json.loads((out / training.REPORT_FILE).read_text())
+        svg = (out / training.DENSITY_PLOT).read_text()
+
+        assert report["plots"] == [training.DENSITY_PLOT]
+        assert f"plot: {out / training.DENSITY_PLOT}" in result.output
+        assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+        assert svg.count('class="pm-mark"') == len(evaluation.DENSITY_LABELS) * len(report["evaluation"])
+        d_sae = report["d_sae"]
+        never = report["evaluation"]["held_out"]["features_never_active"]
+        assert f"never held_out: {never / d_sae:.3f}" in svg
+
+    def test_density_shares_sum_to_one(self) -> None:
+        """Every feature falls in exactly one bin, dead ones in `never`, dense ones in the last."""
+        rates = np.array([0.0, 0.0, 5e-5, 1e-4, 5e-3, 0.2, 1.0])
+        stats = evaluation.ReconstructionStats(n_vectors=10, explained_variance=0.9, mean_l0=1.0, firing_rate=rates)
+        shares = evaluation.density_histogram({"set": stats})["set"]
+
+        assert [round(share * len(rates)) for share in shares] == [2, 2, 0, 1, 0, 2]
+
     def test_report_separates_unseen_vectors(self, trained) -> None:
         """Held-out template vectors equal training vectors, so `held_out_unseen` leaves them out."""
         out, _ = trained

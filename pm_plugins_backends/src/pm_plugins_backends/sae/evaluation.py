@@ -32,8 +32,13 @@ class ReconstructionStats:
     explained_variance: float
     #: Mean number of nonzero features per vector.
     mean_l0: float
-    #: Shape (d_sae,): whether each feature was nonzero on at least one vector.
-    active: np.ndarray = attrs.field(eq=False, repr=False)
+    #: Shape (d_sae,): the share of vectors on which each feature is nonzero.
+    firing_rate: np.ndarray = attrs.field(eq=False, repr=False)
+
+    @property
+    def active(self) -> np.ndarray:
+        """Shape (d_sae,): whether each feature was nonzero on at least one vector."""
+        return self.firing_rate > 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,7 +56,7 @@ def evaluate_sae(sae: SAE, vectors: np.ndarray) -> ReconstructionStats:
     mean = vectors.astype(np.float64).mean(axis=0)
     squared_error = total_variance = 0.0
     l0_sum = 0
-    active = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
+    firing_counts = torch.zeros(sae.cfg.d_sae, dtype=torch.int64)
     parameter = next(sae.parameters())
     with torch.no_grad():
         for start in range(0, len(vectors), EVALUATION_CHUNK):
@@ -63,13 +68,13 @@ def evaluate_sae(sae: SAE, vectors: np.ndarray) -> ReconstructionStats:
             total_variance += float(((block - mean) ** 2).sum())
             firing = (features != 0).cpu()
             l0_sum += int(firing.sum())
-            active |= firing.any(dim=0)
+            firing_counts += firing.sum(dim=0)
     n_vectors = len(vectors)
     return ReconstructionStats(
         n_vectors=n_vectors,
         explained_variance=1.0 - squared_error / total_variance if total_variance > 0 else float("nan"),
         mean_l0=l0_sum / n_vectors if n_vectors else float("nan"),
-        active=active.numpy(),
+        firing_rate=firing_counts.numpy() / max(n_vectors, 1),
     )
 
 
@@ -102,3 +107,41 @@ def rows_in(rows: np.ndarray, reference: np.ndarray) -> np.ndarray:
     # mark a vector as seen, and collisions of 64-bit hashes are negligible at these counts.
     reference_hashes = {hash(row.tobytes()) for row in reference}
     return np.fromiter((hash(row.tobytes()) in reference_hashes for row in rows), dtype=bool, count=len(rows))
+
+
+#: Edges of the firing-rate bins of the feature density plot, after a first bin for features that never fire.
+DENSITY_EDGES = (0.0, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+DENSITY_LABELS = ("never", "up to 1e-4", "1e-4 to 1e-3", "1e-3 to 0.01", "0.01 to 0.1", "over 0.1")
+
+
+def density_histogram(evaluations: dict[str, ReconstructionStats]) -> dict[str, list[float]]:
+    """Return, per vector set, the share of features in each firing-rate bin of `DENSITY_LABELS`.
+
+    Dead features land in "never" and dense ones (nonzero on over 10% of vectors) in the last
+    bin: the two ends a researcher checks first.
+    """
+    series = {}
+    for name, stats in evaluations.items():
+        rates = stats.firing_rate
+        counts = [int((rates == 0).sum())]
+        for low, high in zip(DENSITY_EDGES, DENSITY_EDGES[1:], strict=False):
+            counts.append(int(((rates > low) & (rates <= high)).sum()))
+        series[name] = [count / len(rates) for count in counts]
+    return series
+
+
+def density_svg(evaluations: dict[str, ReconstructionStats]) -> str:
+    """Return a standalone SVG bar chart of `density_histogram`, one bar colour per vector set."""
+    from pm_core.lodo.plots import bar_chart
+
+    chart = bar_chart(
+        "feature_density",
+        "Share of features by firing rate (fraction of vectors where the feature is nonzero)",
+        list(DENSITY_LABELS),
+        density_histogram(evaluations),
+    )
+    style = (
+        "<style>text{font:11px sans-serif}.pm-title{font-weight:bold}.pm-grid{stroke:#dddddd;stroke-width:1}</style>"
+    )
+    opening, rest = chart.split("\n", 1)
+    return opening.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1) + "\n" + style + "\n" + rest + "\n"

@@ -196,6 +196,8 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report['n_training_vectors']} training vectors from {report['n_prompts'] - report['n_held_out_prompts']} "
         f"prompts, {report['training_steps']} steps, {report['seconds']['total']:.1f}s"
     )
+    for plot in report.get("plots", []):
+        lines.append(f"plot: {Path(report['sae_folder']) / plot}")
     return "\n".join(lines)
 
 

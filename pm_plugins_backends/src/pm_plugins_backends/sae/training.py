@@ -28,7 +28,7 @@ import numpy as np
 
 from pm_core.backend import HOOK_POINTS
 from pm_core.errors import ConfigError
-from pm_plugins_backends.sae.evaluation import EVALUATION_SETS, TRAIN_EVALUATION_SAMPLE, evaluate_splits
+from pm_plugins_backends.sae.evaluation import EVALUATION_SETS, TRAIN_EVALUATION_SAMPLE, density_svg, evaluate_splits
 from pm_plugins_backends.sae.hooks import hook_of_site
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 ARCHITECTURES = ("topk", "standard")
 REPORT_FILE = "training_report.json"
+#: Bar chart of the features' firing rates, written next to the report.
+DENSITY_PLOT = "feature_density.svg"
 DEFAULT_K = 32
 DEFAULT_EPOCHS = 10.0
 
@@ -430,6 +432,8 @@ def _run_training(output_dir: Path, out: Path, settings: TrainSettings, overwrit
             "total": round(finished - started, 2),
         },
     }
+    (out / DENSITY_PLOT).write_text(density_svg(evaluations))
+    report["plots"] = [DENSITY_PLOT]
     (out / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n")
     logger.info("wrote SAE and %s to %s in %.1fs", REPORT_FILE, out, finished - started)
     return report
