@@ -65,13 +65,17 @@ def dictionary_identity(sae: SAEConfig) -> dict[str, Any]:
     if sae.path:
         weights = Path(sae.path).expanduser() / "sae_weights.safetensors"
         if weights.is_file():
-            identity["weights_sha256"] = file_digest(weights)
+            status = weights.stat()
+            identity["weights_file_sha256"] = file_digest(weights.resolve(), status.st_size, status.st_mtime_ns)
     return identity
 
 
 @functools.lru_cache(maxsize=64)
-def file_digest(path: Path) -> str:
-    """Return the SHA-256 of a file's bytes, read in 8 MiB blocks."""
+def file_digest(path: Path, size: int, mtime_ns: int) -> str:
+    """Return the SHA-256 of a file's bytes, read in 8 MiB blocks.
+
+    `size` and `mtime_ns` are part of the cache key only, so a rewritten file is read again.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while block := handle.read(8 << 20):

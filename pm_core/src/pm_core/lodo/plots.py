@@ -21,12 +21,22 @@ MARGIN_TOP = 28
 MARGIN_BOTTOM = 56
 
 
-def _open(name: str, title: str, width: int = WIDTH, height: int = HEIGHT) -> list[str]:
-    return [
-        f'<svg class="pm-plot" data-plot="{escape(name)}" width="{width}" height="{height}" '
+#: Styles a chart carries itself when it is saved as its own .svg file rather than placed in the report page.
+STANDALONE_STYLE = (
+    "<style>text{font:11px sans-serif}.pm-title{font-weight:bold}.pm-grid{stroke:#dddddd;stroke-width:1}</style>"
+)
+
+
+def _open(name: str, title: str, width: int = WIDTH, height: int = HEIGHT, standalone: bool = False) -> list[str]:
+    namespace = ' xmlns="http://www.w3.org/2000/svg"' if standalone else ""
+    parts = [
+        f'<svg{namespace} class="pm-plot" data-plot="{escape(name)}" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
-        f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" class="pm-title">{escape(title)}</text>',
     ]
+    if standalone:
+        parts.append(STANDALONE_STYLE)
+    parts.append(f'<text x="{width / 2:.0f}" y="16" text-anchor="middle" class="pm-title">{escape(title)}</text>')
+    return parts
 
 
 def _legend(names: Sequence[str], x: float, y: float) -> list[str]:
@@ -49,13 +59,19 @@ def _y_axis(bottom: float, top: float, left: float, right: float) -> list[str]:
     return parts
 
 
-def bar_chart(name: str, title: str, categories: Sequence[str], series: dict[str, Sequence[float | None]]) -> str:
+def bar_chart(
+    name: str,
+    title: str,
+    categories: Sequence[str],
+    series: dict[str, Sequence[float | None]],
+    standalone: bool = False,
+) -> str:
     """Draw grouped bars of values in [0, 1]: one group per category, one bar per series.
 
     A None value is drawn as a grey "n/a" label at the baseline instead of a bar, so an
-    undefined metric never looks like a zero.
+    undefined metric never looks like a zero. `standalone` makes the chart a valid .svg file.
     """
-    parts = _open(name, title)
+    parts = _open(name, title, standalone=standalone)
     left, right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
     top, bottom = MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
     parts += _y_axis(bottom, top, left, right)

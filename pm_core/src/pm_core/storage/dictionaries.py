@@ -7,9 +7,11 @@ SAEs never end up mixed under one name unnoticed.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,16 +56,14 @@ def _write(output_dir: Path, recorded: dict[str, Any]) -> None:
     os.replace(temporary, output_dir / DICTIONARIES_FILE)
 
 
-class _locked:
+@contextlib.contextmanager
+def _locked(output_dir: Path) -> Iterator[None]:
     """Hold an exclusive flock on `.locks/dictionaries.lock` while the record is read and rewritten."""
-
-    def __init__(self, output_dir: Path) -> None:
-        self.path = output_dir / LOCKS_DIR / "dictionaries.lock"
-
-    def __enter__(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        fcntl.flock(self.descriptor, fcntl.LOCK_EX)
-
-    def __exit__(self, *exc_info: object) -> None:
-        os.close(self.descriptor)
+    path = output_dir / LOCKS_DIR / "dictionaries.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)

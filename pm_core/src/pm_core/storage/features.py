@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pm_core.errors import StorageError
+from pm_core.errors import ConfigError, StorageError
 from pm_core.storage.lance_tables import BatchedTableWriter, build_btree_index, open_table
 from pm_core.storage.layout import LANCE_DIR
 
@@ -252,8 +252,6 @@ class SparseFeatureReader:
 
     def check_site(self, dictionary: str, layer: int, positions: Sequence[int]) -> None:
         """Raise ConfigError naming what is stored when `dictionary` has no rows at `layer` and `positions`."""
-        from pm_core.errors import ConfigError
-
         self._features.checkout_latest()
         query = self._features.search().where(f"dictionary = {quote(dictionary)}").select(["layer", "position"])
         table = query.limit(None).to_arrow()

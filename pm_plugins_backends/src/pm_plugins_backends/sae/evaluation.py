@@ -134,14 +134,6 @@ def density_svg(evaluations: dict[str, ReconstructionStats]) -> str:
     """Return a standalone SVG bar chart of `density_histogram`, one bar colour per vector set."""
     from pm_core.lodo.plots import bar_chart
 
-    chart = bar_chart(
-        "feature_density",
-        "Share of features by firing rate (fraction of vectors where the feature is nonzero)",
-        list(DENSITY_LABELS),
-        density_histogram(evaluations),
-    )
-    style = (
-        "<style>text{font:11px sans-serif}.pm-title{font-weight:bold}.pm-grid{stroke:#dddddd;stroke-width:1}</style>"
-    )
-    opening, rest = chart.split("\n", 1)
-    return opening.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" ', 1) + "\n" + style + "\n" + rest + "\n"
+    title = "Share of features by firing rate (fraction of vectors where the feature is nonzero)"
+    chart = bar_chart("feature_density", title, list(DENSITY_LABELS), density_histogram(evaluations), standalone=True)
+    return chart + "\n"

@@ -42,7 +42,7 @@ def encode_stored(
     positions: Sequence[int] | None = None,
     datasets: Sequence[str] | None = None,
     overwrite: bool = False,
-    prompts_per_flush: int = 512,
+    vectors_per_flush: int = 65_536,
     on_progress: Callable[[int], None] | None = None,
 ) -> EncodeSummary:
     """Encode the stored activations at the extractor's site; return counts of what was done."""
@@ -67,6 +67,8 @@ def encode_stored(
     progress = on_progress or (lambda count: None)
     progress(summary.already_encoded + summary.without_site)
 
+    # Each chunk reads (prompts, positions, d_model) float32 values at once, so it is sized in vectors.
+    prompts_per_flush = max(1, vectors_per_flush // len(offsets))
     for shard, runs in by_shard.items():
         writer = SparseFeatureWriter(output_dir, shard, flush_rows=2**62)
         writer.declare_dictionary(extractor.name, extractor.d_out)
@@ -127,12 +129,12 @@ def _stored_offsets(
         )
         raise ConfigError(msg)
     stored_offsets = reader.all_offsets()
-    wanted = list(positions) if positions else stored_offsets
-    missing = [offset for offset in wanted if offset not in stored_offsets]
+    requested = list(positions) if positions else stored_offsets
+    missing = [offset for offset in requested if offset not in stored_offsets]
     if missing:
         msg = f"positions {missing} are not stored in {str(reader.output_dir)!r}; stored positions: {stored_offsets}"
         raise ConfigError(msg)
-    return wanted
+    return requested
 
 
 def _prepare_dictionary(output_dir: Path, extractor: FeatureExtractor, overwrite: bool) -> set[tuple[str, str]]:

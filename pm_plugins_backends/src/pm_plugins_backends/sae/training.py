@@ -174,7 +174,7 @@ def load_activation_vectors(output_dir: Path, settings: TrainSettings) -> Activa
             raise ConfigError(msg)
     dataset = ClassificationDataset.from_path(output_dir)
     dataset_ids = list(settings.datasets) if settings.datasets is not None else None
-    # Checked first because `load` with several positions fails on a reshape when no row matches.
+    # Checked first, so that the message can point to `pm status`.
     stored_rows = dataset.registry.completed_rows(dataset_ids=dataset_ids)["row"]
     if not (stored_rows >= 0).any():
         chosen = f" of datasets {dataset_ids}" if dataset_ids is not None else ""
@@ -185,6 +185,8 @@ def load_activation_vectors(output_dir: Path, settings: TrainSettings) -> Activa
         raise ConfigError(msg)
     # NOTE: `load` also reads the `malicious` label of every prompt, so a dataset without that
     # label raises StorageError here although training does not use labels.
+    # NOTE: every vector is held in memory at once (prompts x positions x d_model float32, invalid
+    # positions included until they are dropped); --datasets or --positions keep large runs within RAM.
     data = dataset.load(
         layer=settings.layer,
         hook_point=settings.hook_point,

@@ -9,14 +9,14 @@ from typing import Any
 
 from pm_core.config.schema import ModelConfig
 from pm_core.types import CaptureRequest, PromptResult, RenderedPrompt
-from pm_plugins_backends.huggingface.backend import HuggingFaceBackend
+from pm_plugins_backends.huggingface.prompt_methods import PromptMethods
 from pm_plugins_backends.saelens.execution import TransformerLensRunner
 from pm_plugins_backends.saelens.loading import WEIGHT_PROCESSING, LoadedModel, load_transformer_lens
 
 logger = logging.getLogger(__name__)
 
 
-class SAELensBackend:
+class SAELensBackend(PromptMethods):
     """A model run through TransformerLens, captured at the hook names sae-lens SAEs record.
 
     Models that TransformerLens lists run as a `HookedTransformer`, any other model as a
@@ -50,17 +50,6 @@ class SAELensBackend:
         backend = cls(load_transformer_lens(config), config)
         logger.info("loaded %s", backend.describe())
         return backend
-
-    # Rendering and layer numbering are the Hugging Face backend's own methods, so both
-    # backends turn a prompt into identical input ids. They use only `tokenizer`, `config`,
-    # `template_name`, `max_context_length`, `n_layers` and `run_batch`, which this class defines.
-    renderer = HuggingFaceBackend.renderer
-    render = HuggingFaceBackend.render
-    tokenize = HuggingFaceBackend.tokenize
-    resolve_layers = HuggingFaceBackend.resolve_layers
-    forward = HuggingFaceBackend.forward
-    _configured_template = HuggingFaceBackend._configured_template
-    _rendered = HuggingFaceBackend._rendered
 
     def describe(self) -> dict[str, Any]:
         """Return what identifies the loaded model and how it runs."""
