@@ -1,4 +1,4 @@
-"""The SAE feature extractor: dtype taken from the parameters (case C09), sparse output, hook names."""
+"""The SAE feature extractor: dtype taken from the parameters, sparse output, hook names."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ def build_sae(dtype: str, state: dict | None = None, d_in: int = 16, d_sae: int 
 
 
 @pytest.mark.parametrize("conversion", ["float", "type", "to"])
-def test_features_follow_the_parameters_dtype_not_the_config(conversion: str) -> None:
-    # Case C09: `.float()` and `.type()` convert the weights of a bfloat16 SAE but leave its
+def test_encode_uses_parameter_dtype(conversion: str) -> None:
+    # `.float()` and `.type()` convert the weights of a bfloat16 SAE but leave its
     # recorded dtype at bfloat16, so sae-lens alone would round the inputs to bfloat16.
     torch.manual_seed(0)
     stale = build_sae("bfloat16")
@@ -51,7 +51,7 @@ def test_features_follow_the_parameters_dtype_not_the_config(conversion: str) ->
     np.testing.assert_allclose(features.toarray(), expected, atol=1e-5, rtol=0)
 
 
-def test_sae_in_another_dtype_than_the_activations(tmp_path) -> None:
+def test_bfloat16_sae_float16_activations(tmp_path) -> None:
     torch.manual_seed(1)
     sae = build_sae("float32", d_in=32, d_sae=128)
     with torch.no_grad():
@@ -68,7 +68,7 @@ def test_sae_in_another_dtype_than_the_activations(tmp_path) -> None:
     np.testing.assert_allclose(features.toarray(), expected, atol=0.05 * np.abs(expected).max())
 
 
-def test_encode_returns_only_active_features_in_chunks(monkeypatch) -> None:
+def test_encode_chunks_keep_active_features(monkeypatch) -> None:
     from pm_plugins_backends.sae import encoding
 
     monkeypatch.setattr(encoding, "ROWS_PER_CHUNK", 3)
@@ -87,7 +87,7 @@ def test_encode_returns_only_active_features_in_chunks(monkeypatch) -> None:
     assert SAEFeatureExtractor(sae, "empty").encode(np.zeros((0, 16), np.float32)).shape == (0, 64)
 
 
-def test_config_disagreeing_with_weights_is_clear(tmp_path) -> None:
+def test_mismatched_cfg_json_rejected(tmp_path) -> None:
     import json
 
     build_sae("float32").save_model(tmp_path / "sae")
@@ -99,7 +99,7 @@ def test_config_disagreeing_with_weights_is_clear(tmp_path) -> None:
         create_sae_extractor(SAEConfig(path=str(tmp_path / "sae")))
 
 
-def test_encode_rejects_rows_of_another_width() -> None:
+def test_encode_rejects_other_width() -> None:
     extractor = SAEFeatureExtractor(build_sae("float32"), "narrow")
     with pytest.raises(ValueError, match=r"encodes rows of width 16, got an array of shape \(2, 8\)"):
         extractor.encode(np.zeros((2, 8), np.float32))
@@ -121,7 +121,7 @@ def test_hook_names_map_to_sites(hook_name: str, site: tuple[str, int]) -> None:
         assert hook_of_site(*site) == hook_name
 
 
-def test_missing_folder_and_names(tmp_path) -> None:
+def test_missing_folder_and_default_names(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"SAE folder '/nonexistent/sae' does not exist"):
         create_sae_extractor(SAEConfig(path="/nonexistent/sae"))
     with pytest.raises(ConfigError, match=r"is not a sae-lens SAE folder: expected cfg.json"):
@@ -131,8 +131,8 @@ def test_missing_folder_and_names(tmp_path) -> None:
     assert dictionary_name(SAEConfig(path="/a/b", name="given")) == "given"
 
 
-def test_release_and_id_go_to_sae_lens(monkeypatch) -> None:
-    # The hub is not reachable here: sae-lens's loader is replaced, and the test checks what pm asks of it.
+def test_release_and_id_loading(monkeypatch) -> None:
+    # The hub is not reachable here, so sae-lens's loader is replaced and the test checks the arguments pm passes.
     import sae_lens
 
     calls = []
@@ -150,3 +150,14 @@ def test_release_and_id_go_to_sae_lens(monkeypatch) -> None:
     assert extractor.site == ("resid_post", 2)
     assert extractor.identity()["sae_release"] == "some-release"
     assert extractor.identity()["dtype"] == "bfloat16"
+
+
+def test_encode_stored_without_activations(tmp_path) -> None:
+    from pm_core.errors import StorageError
+    from pm_plugins_backends.sae.stored import encode_stored
+
+    build_sae("float32").save_model(tmp_path / "sae")
+    extractor = create_sae_extractor(SAEConfig(path=str(tmp_path / "sae")))
+    (tmp_path / "out").mkdir()
+    with pytest.raises(StorageError, match=r"no activations in .*was anything captured"):
+        encode_stored(tmp_path / "out", extractor)

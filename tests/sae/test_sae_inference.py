@@ -39,7 +39,7 @@ class WeightedSum:
 
 
 @pytest.mark.parametrize("pool", ["max", "mean", "concat"])
-def test_sae_features_on_the_fly_equal_stored(tmp_path, backend, pool: str) -> None:
+def test_on_the_fly_equals_stored(tmp_path, backend, pool: str) -> None:
     torch.manual_seed(0)
     sae_config = StandardSAEConfig(d_in=576, d_sae=256, dtype="float32", device="cpu")
     sae_config.metadata.hook_name = "blocks.4.hook_resid_post"
@@ -81,7 +81,7 @@ def test_sae_features_on_the_fly_equal_stored(tmp_path, backend, pool: str) -> N
     assert np.abs(np.asarray(data.X)).sum() > 0
 
 
-def test_classifier_refuses_other_sae_weights(tmp_path, backend) -> None:
+def test_classifier_rejects_other_weights(tmp_path, backend) -> None:
     torch.manual_seed(0)
     sae_config = StandardSAEConfig(d_in=576, d_sae=64, dtype="float32", device="cpu")
     sae_config.metadata.hook_name = "blocks.4.hook_resid_post"

@@ -59,9 +59,9 @@ def sae_folder(tmp_path_factory) -> str:
     return save_random_sae(tmp_path_factory.mktemp("sae") / "l3_post", "blocks.3.hook_resid_post")
 
 
-def test_ingestion_and_stored_encoding_give_the_same_features(tmp_path, backend, sae_folder) -> None:
-    # Raw activations are stored at layer 1 only; the SAE's own hook (resid_post of layer 3) is
-    # captured for it without being stored, so `pm sae encode` needs layer 3 stored as well.
+def test_live_and_stored_features_equal(tmp_path, backend, sae_folder) -> None:
+    # The SAE reads resid_post of layer 3. That layer is stored raw too, because `pm sae encode`
+    # reads it back from storage.
     config = make_config(tmp_path, [{"path": sae_folder, "name": "live"}], layers=(1, 3))
     summary = ingest(config, backend)
     assert summary.completed == 6
@@ -78,8 +78,8 @@ def test_ingestion_and_stored_encoding_give_the_same_features(tmp_path, backend,
     assert live.X.shape == (6, 2 * D_SAE)
     assert live.X.nnz > 6 * 2 * 50
     assert live.run_ids.tolist() == stored.run_ids.tolist()
-    # Same inputs, same weights; only the number of rows per matmul differs (a batch of prompts
-    # against a chunk of stored rows), which can move the last bit of a float32 value.
+    # Inputs and weights are the same. Only the rows per matmul differ (a batch of prompts against
+    # a chunk of stored rows), which can move the last bit of a float32 value.
     assert set(zip(*live.X.nonzero(), strict=True)) == set(zip(*stored.X.nonzero(), strict=True))
     assert abs(live.X - stored.X).max() < 1e-5
 
@@ -91,8 +91,8 @@ def test_ingestion_and_stored_encoding_give_the_same_features(tmp_path, backend,
     )
 
 
-def test_sae_reads_its_own_hook_and_layer(tmp_path, backend, sae_folder) -> None:
-    # Case C07: an SAE on blocks.3.hook_resid_post is fed hidden_states[4]; one on
+def test_sae_reads_its_own_site(tmp_path, backend, sae_folder) -> None:
+    # An SAE on blocks.3.hook_resid_post is fed hidden_states[4]; one on
     # blocks.3.hook_resid_pre is fed hidden_states[3]. Raw capture is at layer 1 only.
     pre_folder = save_random_sae(tmp_path / "l3_pre", "blocks.3.hook_resid_pre", seed=1)
     config = make_config(tmp_path / "out", [{"path": sae_folder, "name": "post"}, {"path": pre_folder, "name": "pre"}])
@@ -113,7 +113,7 @@ def test_sae_reads_its_own_hook_and_layer(tmp_path, backend, sae_folder) -> None
         np.testing.assert_allclose(row, expected[0], atol=1e-4)
 
 
-def test_sae_of_the_wrong_width_stops_before_the_model_loads(tmp_path) -> None:
+def test_wrong_width_stops_early(tmp_path) -> None:
     folder = save_random_sae(tmp_path / "narrow", "blocks.3.hook_resid_post", d_in=512)
     config = make_config(tmp_path / "out", [{"path": folder}])
 
@@ -124,7 +124,7 @@ def test_sae_of_the_wrong_width_stops_before_the_model_loads(tmp_path) -> None:
         ingest(config, no_model)
 
 
-def test_pm_run_stops_on_a_misfit_sae_before_any_job(tmp_path, default_model_installed) -> None:
+def test_run_rejects_misfit_sae(tmp_path, default_model_installed) -> None:
     from click.testing import CliRunner
 
     from pm_core.cli import _add_commands, cli
@@ -145,31 +145,29 @@ def test_pm_run_stops_on_a_misfit_sae_before_any_job(tmp_path, default_model_ins
     assert not (tmp_path / "out" / "registry.sqlite").exists()
 
 
-def test_sae_beyond_the_last_layer_is_rejected(tmp_path) -> None:
+def test_layer_beyond_model_rejected(tmp_path) -> None:
     folder = save_random_sae(tmp_path / "deep", "blocks.40.hook_resid_post")
     with pytest.raises(ConfigError, match=r"layer 40, but the model has 30 layers"):
         ingest(make_config(tmp_path / "out", [{"path": folder}]), lambda: None)
 
 
-def test_unsupported_hook_is_a_clear_error(tmp_path) -> None:
+def test_unsupported_hook_rejected(tmp_path) -> None:
     folder = save_random_sae(tmp_path / "z", "blocks.3.attn.hook_z")
     with pytest.raises(ConfigError, match=r"hook 'blocks.3.attn.hook_z', which pm cannot capture"):
         create_sae_extractor(SAEConfig(path=folder))
 
 
-def test_sae_identity_is_part_of_the_fingerprint(tmp_path) -> None:
+def test_fingerprint_includes_sae_identity(tmp_path) -> None:
     first = save_random_sae(tmp_path / "sae", "blocks.3.hook_resid_post", seed=0)
     plain = processing_fingerprint(make_config(tmp_path, []))
     with_sae = processing_fingerprint(make_config(tmp_path, [{"path": first}]))
+    # Retrained into the same folder: the digest cache sees the new modification time.
     save_random_sae(tmp_path / "sae", "blocks.3.hook_resid_post", seed=5)
-    from pm_core.ingestion import keys
-
-    keys.file_digest.cache_clear()
     retrained = processing_fingerprint(make_config(tmp_path, [{"path": first}]))
     assert len({plain, with_sae, retrained}) == 3
 
 
-def test_stored_encoding_refuses_other_weights_under_one_name(tmp_path, backend, sae_folder) -> None:
+def test_encode_rejects_other_weights(tmp_path, backend, sae_folder) -> None:
     config = make_config(tmp_path, [], layers=(3,))
     assert ingest(config, backend).completed == 6
     result = CliRunner().invoke(

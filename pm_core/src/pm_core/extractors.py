@@ -1,10 +1,12 @@
 """The interface of feature extractors: turn captured activations at one site into features.
 
-Plugins register factories through `pm_register_feature_extractors`. Ingestion
-applies every extractor of the run config to the captured positions of each
-batch and stores sparse features in `features.lance`; `pm sae encode` applies one
-to stored raw activations; on-the-fly classification applies the one its
-classifier was trained on. All three go through `encode`, so they agree.
+Plugins register factories through `pm_register_feature_extractors`. Three
+places call `encode`, so they agree:
+
+- ingestion, with every extractor of the run config, on the captured positions
+  of each batch, storing sparse features in `features.lance`;
+- `pm sae encode`, with one extractor, on stored raw activations;
+- on-the-fly classification, with the extractor its classifier was trained on.
 
 Registered names:
 

@@ -117,7 +117,7 @@ class SparseFeatureQueries:
         layer = self._absolute_layer(layer)
         top = feature_queries.top_prompts(self.registry, reader, feature, dictionary, layer, offset, k)
         if not top:
-            # An empty answer is fine for a feature that never fires, but not for a site never encoded.
+            # No prompt is a valid result for a feature that never fires, but not for a site never encoded.
             reader.check_site(dictionary, layer, [offset])
         return feature_queries.add_prompt_texts(self._outputs(), top) if with_text else top
 

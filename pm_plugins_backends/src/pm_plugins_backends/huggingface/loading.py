@@ -39,7 +39,7 @@ class ModelSource:
     revision: str | None = None
 
     def describe(self, model_id: str) -> dict[str, Any]:
-        """Return the entries of a backend's `describe()` that say which model was loaded from where."""
+        """Return the entries of a backend's `describe()` that identify the model and where it was loaded from."""
         return {"model_id": model_id, "source": self.location, "gguf_file": self.gguf_file, "revision": self.revision}
 
     def pretrained_kwargs(self) -> dict[str, Any]:

@@ -145,7 +145,7 @@ def _load_hooked_transformer(
     # NOTE: no test loads a listed model, because listed models come from the Hugging Face Hub.
     # The tests run the HookedTransformer path only on a tiny random model built in memory.
     # TransformerLens may also read the listed model's config from the Hub's default revision,
-    # whatever `model.revision` says.
+    # whatever `model.revision` is set to.
 
     # `from_pretrained` prints a line when it finishes, and pm keeps stdout for results.
     printed = io.StringIO()
